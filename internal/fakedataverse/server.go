@@ -1,0 +1,166 @@
+// Package fakedataverse is a stand-in for a Dataverse environment's Web API,
+// as much of it as reading Copilot Studio agents needs: the bots table with
+// OData paging (Prefer: odata.maxpagesize, @odata.nextLink), the
+// RetrieveCurrentOrganization function, bearer-token checks (401) and service
+// protection throttling (429 with Retry-After), in the real response shapes.
+package fakedataverse
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Bot is one row of the bots table as the Web API returns it.
+type Bot struct {
+	BotID              string `json:"botid"`
+	Name               string `json:"name"`
+	SchemaName         string `json:"schemaname"`
+	AuthenticationMode int    `json:"authenticationmode"` // 0 unspecified, 1 none, 2 integrated, 3 custom AAD, 4 generic OAuth2
+	PublishedOn        string `json:"publishedon,omitempty"`
+	StateCode          int    `json:"statecode"` // 0 active, 1 inactive
+}
+
+// Server answers like https://<org>.crm.dynamics.com over TLS.
+type Server struct {
+	*httptest.Server
+	// Token is the only bearer token accepted.
+	Token         string
+	EnvironmentID string
+
+	mu         sync.Mutex
+	bots       []Bot
+	throttle   int    // answer this many next requests with 429
+	retryAfter string // their Retry-After
+	unavail    bool   // answer every request 503 (an outage)
+	requests   int
+}
+
+// New starts a stand-in holding bots.
+func New(token, environmentID string, bots ...Bot) *Server {
+	s := &Server{Token: token, EnvironmentID: environmentID, bots: bots}
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// SetBots replaces the table.
+func (s *Server) SetBots(bots ...Bot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bots = bots
+}
+
+// Throttle makes the next n requests answer 429 with Retry-After seconds.
+func (s *Server) Throttle(n, retryAfterSeconds int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttle, s.retryAfter = n, strconv.Itoa(retryAfterSeconds)
+}
+
+// SetUnavailable turns an outage (503 on every request) on or off.
+func (s *Server) SetUnavailable(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unavail = down
+}
+
+// Requests counts the requests served, throttled and refused ones included.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+var skipToken = regexp.MustCompile(`\$skiptoken=(\d+)`)
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests++
+	throttled, down := s.throttle > 0, s.unavail
+	if throttled {
+		s.throttle--
+	}
+	bots := append([]Bot(nil), s.bots...)
+	retryAfter := s.retryAfter
+	s.mu.Unlock()
+
+	w.Header().Set("OData-Version", "4.0")
+	if r.Header.Get("Authorization") != "Bearer "+s.Token {
+		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize`)
+		writeError(w, http.StatusUnauthorized, "0x80072560", "The user is not a member of the organization.")
+		return
+	}
+	if down {
+		writeError(w, http.StatusServiceUnavailable, "0x80040216", "The service is unavailable.")
+		return
+	}
+	if throttled {
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusTooManyRequests, "0x80072322", "Number of requests exceeded the limit of 6000 over time window of 300 seconds.")
+		return
+	}
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/api/data/v9.2/RetrieveCurrentOrganization"):
+		writeJSON(w, map[string]any{
+			"@odata.context": s.URL + "/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.RetrieveCurrentOrganizationResponse",
+			"Detail": map[string]any{
+				"OrganizationId": "8f0b5cf1-0000-4000-8000-00000000beef",
+				"EnvironmentId":  s.EnvironmentID,
+				"FriendlyName":   "Contoso",
+				"UrlName":        "contoso",
+			},
+		})
+	case r.URL.Path == "/api/data/v9.2/bots":
+		s.serveBots(w, r, bots)
+	default:
+		writeError(w, http.StatusNotFound, "0x80060888", "Resource not found for the segment '"+r.URL.Path+"'.")
+	}
+}
+
+func (s *Server) serveBots(w http.ResponseWriter, r *http.Request, bots []Bot) {
+	pageSize := 5000
+	if m := regexp.MustCompile(`odata\.maxpagesize=(\d+)`).FindStringSubmatch(r.Header.Get("Prefer")); m != nil {
+		pageSize, _ = strconv.Atoi(m[1])
+		w.Header().Set("Preference-Applied", "odata.maxpagesize="+m[1])
+	}
+	start := 0
+	if m := skipToken.FindStringSubmatch(r.URL.RawQuery); m != nil {
+		start, _ = strconv.Atoi(m[1])
+	}
+	start = min(start, len(bots))
+	end := min(start+max(pageSize, 1), len(bots))
+	value := make([]map[string]any, 0, end-start)
+	for i, b := range bots[start:end] {
+		var row map[string]any
+		raw, _ := json.Marshal(b)
+		_ = json.Unmarshal(raw, &row)
+		row["@odata.etag"] = fmt.Sprintf("W/\"%d\"", 1000+start+i)
+		value = append(value, row)
+	}
+	page := map[string]any{
+		"@odata.context": s.URL + "/api/data/v9.2/$metadata#bots(botid,name,schemaname,authenticationmode,publishedon,statecode)",
+		"value":          value,
+	}
+	if end < len(bots) {
+		q := skipToken.ReplaceAllString(r.URL.RawQuery, "")
+		q = strings.TrimSuffix(q, "&") + "&$skiptoken=" + strconv.Itoa(end)
+		page["@odata.nextLink"] = s.URL + r.URL.Path + "?" + q
+	}
+	writeJSON(w, page)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
