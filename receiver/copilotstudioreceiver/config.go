@@ -1,0 +1,211 @@
+package copilotstudioreceiver
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configtls"
+)
+
+// Credential types accepted in auth.type.
+const (
+	authClientSecret      = "client_secret"
+	authClientCertificate = "client_certificate"
+	authWorkloadIdentity  = "workload_identity"
+	authManagedIdentity   = "managed_identity"
+	authDefault           = "default"
+	authAPIKey            = "api_key" // legacy: retired by Microsoft on 2026-03-31
+)
+
+var authTypes = []string{authClientSecret, authClientCertificate, authWorkloadIdentity, authManagedIdentity, authDefault, authAPIKey}
+
+const (
+	defaultEndpoint = "https://api.applicationinsights.io"
+	// apiMaxRows is the query API's own limit on rows per result.
+	apiMaxRows = 500000
+)
+
+// Config is the copilotstudio receiver's configuration.
+type Config struct {
+	// Endpoint is the query API's base URL (sovereign clouds, tests).
+	Endpoint string `mapstructure:"endpoint"`
+	// Timeout bounds one HTTP request, query or token.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// TLS and ProxyURL configure the HTTP client. The Entra ID token requests
+	// go through the same client, so tls.ca_file also makes a private token
+	// endpoint trusted. These are confighttp's own settings; its squashed
+	// ClientConfig is not embedded because its "auth" key would clash with ours.
+	TLS      configtls.ClientConfig `mapstructure:"tls"`
+	ProxyURL string                 `mapstructure:"proxy_url"`
+
+	// ApplicationID is the Application Insights resource's Application ID
+	// (API Access blade), not its instrumentation key.
+	ApplicationID string `mapstructure:"application_id"`
+
+	Auth AuthConfig `mapstructure:"auth"`
+
+	// EventNames are the customEvents names fetched.
+	EventNames []string `mapstructure:"event_names"`
+	// Agents, when set, keeps only rows whose cloud_RoleInstance (agent name) is listed.
+	Agents []string `mapstructure:"agents"`
+
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// InitialLookback is how far back the first poll reaches when no cursor is stored.
+	InitialLookback time.Duration `mapstructure:"initial_lookback"`
+	// IngestionDelay keeps the window's upper bound this far behind now, so
+	// rows still being ingested are fetched next time rather than missed.
+	IngestionDelay time.Duration `mapstructure:"ingestion_delay"`
+	// Overlap re-reads this much before the cursor on each poll to catch rows
+	// that became visible late; their item ids de-duplicate the repeats.
+	Overlap time.Duration `mapstructure:"overlap"`
+	// MaxRowsPerQuery bounds one query's result; a larger window is split in time.
+	MaxRowsPerQuery int `mapstructure:"max_rows_per_query"`
+
+	// StorageID names a storage extension (e.g. file_storage) that keeps the
+	// cursor across restarts. Without it the cursor lives in memory.
+	StorageID *component.ID `mapstructure:"storage"`
+
+	_ struct{}
+}
+
+// AuthConfig selects and configures the credential used for the query API.
+type AuthConfig struct {
+	// Type is one of client_secret, client_certificate, workload_identity,
+	// managed_identity, default, api_key.
+	Type     string `mapstructure:"type"`
+	TenantID string `mapstructure:"tenant_id"`
+	ClientID string `mapstructure:"client_id"`
+
+	ClientSecret configopaque.String `mapstructure:"client_secret"`
+
+	CertificatePath     string              `mapstructure:"certificate_path"`
+	CertificatePassword configopaque.String `mapstructure:"certificate_password"`
+
+	// FederatedTokenFile is the service account token file for workload identity
+	// (AZURE_FEDERATED_TOKEN_FILE when empty).
+	FederatedTokenFile string `mapstructure:"federated_token_file"`
+
+	// AuthorityHost is the Entra ID authority, e.g. https://login.microsoftonline.us/
+	// for Azure Government. Empty means Azure public cloud.
+	AuthorityHost string `mapstructure:"authority_host"`
+
+	// APIKey is the legacy x-api-key credential.
+	APIKey configopaque.String `mapstructure:"api_key"`
+
+	_ struct{}
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Endpoint: defaultEndpoint,
+		// The query API runs a query for up to 3 minutes by default.
+		Timeout:         4 * time.Minute,
+		EventNames:      defaultEventNames(),
+		PollInterval:    10 * time.Minute,
+		InitialLookback: 24 * time.Hour,
+		IngestionDelay:  3 * time.Minute,
+		Overlap:         time.Minute,
+		MaxRowsPerQuery: 50000,
+	}
+}
+
+// Validate reports every problem at once, each naming the key and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if strings.TrimSpace(c.ApplicationID) == "" {
+		add("application_id is required: copy the Application ID from the Application Insights resource's \"API Access\" page in the Azure portal")
+	}
+	if u, err := url.Parse(c.Endpoint); c.Endpoint == "" || err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		add("endpoint %q is not an absolute http(s) URL: use https://api.applicationinsights.io (or the sovereign-cloud equivalent), or leave it unset", c.Endpoint)
+	}
+	if len(c.EventNames) == 0 {
+		add("event_names is empty: list the customEvents names to fetch, or remove the key for the default message and flow events")
+	}
+	for i, n := range c.EventNames {
+		if strings.TrimSpace(n) == "" {
+			add("event_names[%d] is empty: remove it", i)
+		}
+	}
+	for i, a := range c.Agents {
+		if strings.TrimSpace(a) == "" {
+			add("agents[%d] is empty: remove it, or give the agent's name as it appears in cloud_RoleInstance", i)
+		}
+	}
+	if c.PollInterval < time.Second {
+		add("poll_interval %v is too short: use at least 1s (default 10m)", c.PollInterval)
+	}
+	if c.InitialLookback <= 0 {
+		add("initial_lookback %v must be positive (default 24h)", c.InitialLookback)
+	}
+	if c.IngestionDelay < 0 {
+		add("ingestion_delay %v must not be negative (default 3m; ingestion typically lags 20s to 3m)", c.IngestionDelay)
+	}
+	if c.Overlap < 0 {
+		add("overlap %v must not be negative (default 1m)", c.Overlap)
+	}
+	if c.MaxRowsPerQuery < 1 || c.MaxRowsPerQuery > apiMaxRows {
+		add("max_rows_per_query %d is out of range: use 1 to %d (the query API's limit)", c.MaxRowsPerQuery, apiMaxRows)
+	}
+	if c.Timeout < 0 {
+		add("timeout %v must not be negative", c.Timeout)
+	}
+	if err := c.Auth.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (a *AuthConfig) validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	need := func(key, value, what string) {
+		if strings.TrimSpace(value) == "" {
+			add("auth.%s is required for auth.type %s: %s", key, a.Type, what)
+		}
+	}
+	const tenantHelp = "the Directory (tenant) ID of the app registration"
+	const clientHelp = "the Application (client) ID of the app registration"
+	switch a.Type {
+	case authClientSecret:
+		need("tenant_id", a.TenantID, tenantHelp)
+		need("client_id", a.ClientID, clientHelp)
+		need("client_secret", string(a.ClientSecret), "a client secret value of the app registration (Certificates & secrets)")
+	case authClientCertificate:
+		need("tenant_id", a.TenantID, tenantHelp)
+		need("client_id", a.ClientID, clientHelp)
+		need("certificate_path", a.CertificatePath, "a PEM or PKCS#12 file holding the certificate and its private key")
+	case authWorkloadIdentity:
+		// tenant, client and token file may come from AZURE_* environment variables set by the webhook.
+	case authManagedIdentity, authDefault:
+	case authAPIKey:
+		need("api_key", string(a.APIKey), "the key from the resource's API Access page (API keys are retired; prefer client_secret)")
+	case "":
+		add("auth.type is required: one of %s (client_secret for an app registration)", strings.Join(authTypes, ", "))
+	default:
+		add("auth.type %q is unknown: use one of %s", a.Type, strings.Join(authTypes, ", "))
+	}
+	if a.AuthorityHost != "" {
+		if u, err := url.Parse(a.AuthorityHost); err != nil || u.Scheme != "https" || u.Host == "" {
+			add("auth.authority_host %q must be an https URL such as https://login.microsoftonline.us/", a.AuthorityHost)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// httpClientConfig is the confighttp form of the client settings.
+func (c *Config) httpClientConfig() confighttp.ClientConfig {
+	hc := confighttp.NewDefaultClientConfig()
+	hc.Endpoint = c.Endpoint
+	hc.Timeout = c.Timeout
+	hc.TLS = c.TLS
+	hc.ProxyURL = c.ProxyURL
+	return hc
+}

@@ -1,0 +1,30 @@
+package copilotstudioreceiver
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadata"
+)
+
+// NewFactory returns the factory of the copilotstudio receiver.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		receiver.WithLogs(createLogsReceiver, metadata.LogsStability),
+	)
+}
+
+func defaultEventNames() []string {
+	names := append([]string{}, schema.MessageEvents...)
+	return append(names, schema.FlowEvents...)
+}
+
+func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	return newLogsReceiver(cfg.(*Config), set, next)
+}
