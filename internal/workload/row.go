@@ -1,21 +1,16 @@
 package workload
 
 import (
-	"time"
 	"unicode/utf8"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
 )
 
 // Row is one customEvents row as the Application Insights query API returns
-// it. CustomDimensions is the JSON object serialised into a string, as the API
-// sends it (the consumer must parse it again).
-type Row struct {
-	Timestamp        time.Time // event time: the "timestamp" column
-	Name             string    // event name: BotMessageReceived, TopicStart, ...
-	ItemID           string    // unique per row
-	CustomDimensions string    // JSON object as a string
-	RoleInstance     string    // cloud_RoleInstance: the agent's name
-	IngestionTime    time.Time // ingestion_time(): when the row became queryable
-}
+// it: the stand-in's row type, so a workload loads there as it is
+// (srv.AddRows(w.Rows...)). CustomDimensions is the JSON object serialised
+// into a string, as the API sends it.
+type Row = fakeappinsights.Row
 
 // RoleName is the cloud_RoleName Copilot Studio writes on every row.
 const RoleName = "Microsoft Copilot Studio"
