@@ -24,6 +24,12 @@ type Report struct {
 	Unexpected           int // records that match no expected turn
 	Undecodable          int // records that are not Akto traffic records at all (also counted in Unexpected)
 	Records              int // records seen
+	// OptionalDelivered counts turns declared Optional that arrived (they
+	// are checked like the others but not counted as lost when absent).
+	OptionalDelivered int
+	// Ignored counts records of conversations declared Ignore (bad input,
+	// whose fate the caller judges from IgnoredRecords).
+	Ignored int
 	// Problems explains the first few of each kind, for a failure message.
 	Problems []string
 }
@@ -43,6 +49,9 @@ func (r Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "turns expected %d, delivered %d, lost %d, duplicated %d (%d under a new turn id), wrong %d, unexpected records %d (%d undecodable), records %d",
 		r.Expected, r.Delivered, r.Lost, r.Duplicated, r.RepeatsWithNewTurnID, r.Wrong, r.Unexpected, r.Undecodable, r.Records)
+	if r.OptionalDelivered > 0 || r.Ignored > 0 {
+		fmt.Fprintf(&b, ", optional turns delivered %d, ignored records %d", r.OptionalDelivered, r.Ignored)
+	}
 	for _, p := range r.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(p)
@@ -60,6 +69,8 @@ type Verifier struct {
 	mu       sync.Mutex
 	expected map[turnKey]*expectation
 	order    []*expectation // ground-truth order, for stable reports
+	ignore   map[string]bool
+	ignored  []Delivered
 	report   Report
 	problems map[string]int // per kind, to cap Problems
 }
@@ -71,6 +82,7 @@ type turnKey struct{ conversation, request string }
 
 type expectation struct {
 	turn        *Turn
+	optional    bool
 	seen        int
 	firstTurnID string
 	wrong       bool
@@ -90,7 +102,39 @@ func keyOf(conversation, requestActivityID string, replies []string) (turnKey, b
 // cannot be told apart, which is a bug in the ground truth, not in the
 // pipeline under test.
 func NewVerifier(turns []Turn) *Verifier {
-	v := &Verifier{expected: make(map[turnKey]*expectation, len(turns)), problems: map[string]int{}}
+	v := &Verifier{expected: make(map[turnKey]*expectation, len(turns)), ignore: map[string]bool{}, problems: map[string]int{}}
+	v.expect(turns, false)
+	return v
+}
+
+// Optional adds turns that may or may not arrive: rows the pipeline is not
+// promised to fetch (ingested later than the overlap reaches back). If they
+// arrive they must be right and arrive once, like the others.
+func (v *Verifier) Optional(turns []Turn) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.expect(turns, true)
+}
+
+// Ignore sets conversations aside: their records are collected for
+// IgnoredRecords and counted as Ignored, neither expected nor unexpected.
+// For bad input, whose outcome the caller checks itself.
+func (v *Verifier) Ignore(conversationIDs ...string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, id := range conversationIDs {
+		v.ignore[id] = true
+	}
+}
+
+// IgnoredRecords are the decoded records of ignored conversations.
+func (v *Verifier) IgnoredRecords() []Delivered {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.ignored)
+}
+
+func (v *Verifier) expect(turns []Turn, optional bool) {
 	for i := range turns {
 		t := &turns[i]
 		k, ok := keyOf(t.ConversationID, t.RequestActivityID, t.Replies)
@@ -100,12 +144,13 @@ func NewVerifier(turns []Turn) *Verifier {
 		if _, dup := v.expected[k]; dup {
 			panic(fmt.Sprintf("workload: two expected turns of %s share the key %q", t.ConversationID, k.request))
 		}
-		e := &expectation{turn: t}
+		e := &expectation{turn: t, optional: optional}
 		v.expected[k] = e
 		v.order = append(v.order, e)
+		if !optional {
+			v.report.Expected++
+		}
 	}
-	v.report.Expected = len(turns)
-	return v
 }
 
 // Add checks one Kafka record value.
@@ -120,6 +165,11 @@ func (v *Verifier) Add(value []byte) {
 		v.problem("undecodable", "undecodable record: %v: %.200q", err, value)
 		return
 	}
+	if v.ignore[d.ConversationID] {
+		v.report.Ignored++
+		v.ignored = append(v.ignored, d)
+		return
+	}
 	k, ok := keyOf(d.ConversationID, d.RequestActivityID, d.Replies)
 	e := v.expected[k]
 	if !ok || e == nil {
@@ -130,7 +180,11 @@ func (v *Verifier) Add(value []byte) {
 	}
 	e.seen++
 	if e.seen == 1 {
-		v.report.Delivered++
+		if e.optional {
+			v.report.OptionalDelivered++
+		} else {
+			v.report.Delivered++
+		}
 		e.firstTurnID = d.TurnID
 	} else {
 		v.report.Duplicated++
@@ -154,6 +208,13 @@ func (v *Verifier) Delivered() int {
 	return v.report.Delivered
 }
 
+// OptionalDelivered is how many Optional turns have been seen so far.
+func (v *Verifier) OptionalDelivered() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.report.OptionalDelivered
+}
+
 // Records is how many records have been added so far.
 func (v *Verifier) Records() int {
 	v.mu.Lock()
@@ -169,7 +230,7 @@ func (v *Verifier) Report() Report {
 	r.Lost = r.Expected - r.Delivered
 	var lost []string
 	for _, e := range v.order {
-		if e.seen == 0 && len(lost) < maxProblemsPerKind {
+		if e.seen == 0 && !e.optional && len(lost) < maxProblemsPerKind {
 			t := e.turn
 			lost = append(lost, fmt.Sprintf("lost: turn %d of %q (%s, %s, greeting %t, %d replies, request %.60q)",
 				t.Index, t.ConversationID, t.Agent, t.Channel, t.Greeting(), len(t.Replies), t.RequestText))

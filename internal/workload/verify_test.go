@@ -164,6 +164,39 @@ func TestVerifierCountsEachKindOfFault(t *testing.T) {
 	}
 }
 
+func TestVerifierOptionalAndIgnored(t *testing.T) {
+	w := Generate(DefaultConfig(9, 30))
+	main, late := w.Turns[:20], w.Turns[20:]
+	var bad string
+	for _, turn := range main {
+		if turn.ConversationID != main[0].ConversationID {
+			bad = turn.ConversationID
+			break
+		}
+	}
+	v := NewVerifier(main)
+	v.Optional(late)
+	v.Ignore(bad)
+	for i, rec := range recordsFor(t, w.Turns) {
+		if i != 20 { // one optional turn stays away
+			v.Add(rec)
+		}
+	}
+	r := v.Report()
+	ignored := 0
+	for _, turn := range main {
+		if turn.ConversationID == bad {
+			ignored++
+		}
+	}
+	if r.Expected != 20 || r.Lost != ignored || r.OptionalDelivered != len(late)-1 || r.Ignored != ignored || r.Unexpected != 0 {
+		t.Fatalf("ignoring %d turns: %v", ignored, r)
+	}
+	if got := v.IgnoredRecords(); len(got) != ignored || got[0].ConversationID != bad {
+		t.Fatalf("ignored records %+v", got)
+	}
+}
+
 func TestVerifierReadsEscapedIDsAndReplacedUTF8(t *testing.T) {
 	turn := Turn{
 		ConversationID: "19:abc/def@thread.v2;messageid=1700000000000", Agent: "Café Orders Bot", Channel: "msteams",
