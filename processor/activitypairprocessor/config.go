@@ -1,0 +1,104 @@
+package activitypairprocessor
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// Output formats.
+const (
+	formatAkto = "akto"
+	formatOTLP = "otlp"
+)
+
+// Config is the activitypair processor's configuration.
+type Config struct {
+	// Format of the emitted turns: akto (the log body is an Akto traffic
+	// record as JSON bytes, for the Kafka exporter's raw encoding) or otlp
+	// (one log record per turn with structured attributes).
+	Format string `mapstructure:"format"`
+
+	// ReplyTimeout emits a turn whose conversation has had no new row for
+	// this long (wall clock), and, in ingestion time, the last turn of a
+	// conversation once rows ingested this long after its last row have been
+	// read. Keep it above the receiver's poll_interval: replies can land in
+	// the next poll.
+	ReplyTimeout time.Duration `mapstructure:"reply_timeout"`
+
+	// ReorderWindow is how far, in ingestion time, the processor keeps
+	// reading after a turn's next user message before it emits the turn, so
+	// that a reply ingested later than the next message still joins its turn.
+	// Application Insights usually ingests within 20s to 3m. 0 emits a turn
+	// as soon as the next user message of its conversation has arrived.
+	ReorderWindow time.Duration `mapstructure:"reorder_window"`
+
+	// MaxOpenTurns bounds memory: past it, the turns of the least recently
+	// active conversations are emitted early (trigger "evicted").
+	MaxOpenTurns int `mapstructure:"max_open_turns"`
+
+	// EmittedIDsTTL is how long, in ingestion time, the item ids of emitted
+	// rows are remembered so that a row the receiver fetches again is
+	// dropped instead of emitted twice. It must cover the receiver's window:
+	// poll_interval plus overlap.
+	EmittedIDsTTL time.Duration `mapstructure:"emitted_ids_ttl"`
+
+	// StorageID names a storage extension (e.g. file_storage) where open
+	// turns and emitted ids are saved before ConsumeLogs returns, and read
+	// back on start. Without it, shutdown flushes every open turn.
+	StorageID *component.ID `mapstructure:"storage"`
+
+	// AktoAccountID and AktoVxlanID go into every Akto record.
+	AktoAccountID string `mapstructure:"akto_account_id"`
+	AktoVxlanID   string `mapstructure:"akto_vxlan_id"`
+
+	_ struct{}
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Format:        formatAkto,
+		ReplyTimeout:  15 * time.Minute,
+		ReorderWindow: 5 * time.Minute,
+		MaxOpenTurns:  200000,
+		EmittedIDsTTL: time.Hour,
+		AktoAccountID: "1000000",
+		AktoVxlanID:   "0",
+	}
+}
+
+// Validate reports every problem at once, each naming the key and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	switch c.Format {
+	case formatAkto, formatOTLP:
+	default:
+		add("format %q is unknown: use %q (Akto traffic records) or %q (structured log records)", c.Format, formatAkto, formatOTLP)
+	}
+	if c.ReplyTimeout < time.Second {
+		add("reply_timeout %v is too short: use at least 1s, and more than the receiver's poll_interval (default 15m)", c.ReplyTimeout)
+	}
+	if c.ReorderWindow < 0 {
+		add("reorder_window %v must not be negative (default 5m; 0 emits a turn as soon as the next message arrives)", c.ReorderWindow)
+	}
+	if c.MaxOpenTurns < 1 {
+		add("max_open_turns %d must be at least 1 (default 200000)", c.MaxOpenTurns)
+	}
+	if c.EmittedIDsTTL <= 0 {
+		add("emitted_ids_ttl %v must be positive: at least the receiver's poll_interval plus its overlap (default 1h)", c.EmittedIDsTTL)
+	}
+	if c.Format == formatAkto {
+		if strings.TrimSpace(c.AktoAccountID) == "" {
+			add("akto_account_id is empty: give the Akto account id (default 1000000)")
+		}
+		if strings.TrimSpace(c.AktoVxlanID) == "" {
+			add("akto_vxlan_id is empty: give the Akto VXLAN id (default 0)")
+		}
+	}
+	return errors.Join(errs...)
+}
