@@ -25,20 +25,24 @@ type Config struct {
 
 	GreetingRate       float64 // share of conversations that open with a greeting
 	MissingReplyIDRate float64 // share of replies logged without replyActivityId
-	LateRate           float64 // share of rows ingested late, after up to MaxLateDelay
-	MaxLateDelay       time.Duration
+	// LateRate is the share of conversations ingested late: all their rows
+	// 10 minutes to 10m+MaxLateDelay after the usual 20 s to 3 min, as when
+	// a batch of telemetry is held up. Their event times then lie far behind
+	// their ingestion times, which only an ingestion-time cursor gets right.
+	LateRate     float64
+	MaxLateDelay time.Duration
 }
 
 // DefaultConfig is a realistic mix: half the conversations greet first, one
-// reply in twelve has no replyActivityId, one row in a hundred is ingested
-// up to two hours late.
+// reply in twelve has no replyActivityId, one conversation in fifty is
+// ingested up to two hours late.
 func DefaultConfig(seed uint64, conversations int) Config {
 	return Config{
 		Seed:               seed,
 		Conversations:      conversations,
 		GreetingRate:       0.5,
 		MissingReplyIDRate: 1.0 / 12,
-		LateRate:           0.01,
+		LateRate:           0.02,
 		MaxLateDelay:       2 * time.Hour,
 	}
 }
@@ -137,7 +141,8 @@ type generator struct {
 	locale     string
 	designKey  string // "designMode" or "DesignMode": both spellings exist
 	designMode string
-	teams      []dim // extra dimensions on msteams
+	teams      []dim         // extra dimensions on msteams
+	late       time.Duration // extra ingestion delay of a late conversation
 	at         time.Time
 	seq        int // Direct Line activity sequence number
 	turn       *Turn
@@ -150,6 +155,10 @@ func (g *generator) conversation(i int) Conversation {
 	g.conv = Conversation{ID: g.conversationID(channel), Agent: g.agent.Name, Channel: channel}
 	g.at = g.cfg.Start.Add(time.Duration(g.rng.Int64N(int64(g.cfg.Span)))).Truncate(time.Millisecond)
 	g.seq = 0
+	g.late = 0
+	if g.cfg.LateRate > 0 && g.rng.Float64() < g.cfg.LateRate {
+		g.late = 10*time.Minute + time.Duration(g.rng.Int64N(int64(max(g.cfg.MaxLateDelay, time.Second))))
+	}
 	g.locale = pick(g.rng, locales)
 	g.userName = pick(g.rng, firstNames) + " " + pick(g.rng, lastNames)
 	g.designKey = "DesignMode"
@@ -346,14 +355,11 @@ func (g *generator) emit(name string, dims []dim) {
 	g.turn.ItemIDs = append(g.turn.ItemIDs, row.ItemID)
 }
 
-// ingestionDelay: usually 20 s to a few minutes, sometimes much later.
+// ingestionDelay: 20 s to 3 min (the reference's "typically"), plus the
+// conversation's lateness.
 func (g *generator) ingestionDelay() time.Duration {
-	d := 20*time.Second + time.Duration(g.rng.ExpFloat64()*float64(40*time.Second))
-	d = min(d, 5*time.Minute)
-	if g.cfg.LateRate > 0 && g.rng.Float64() < g.cfg.LateRate {
-		d += 10*time.Minute + time.Duration(g.rng.Int64N(int64(max(g.cfg.MaxLateDelay, time.Second))))
-	}
-	return d.Truncate(time.Millisecond)
+	d := 20*time.Second + time.Duration(g.rng.ExpFloat64()*float64(30*time.Second))
+	return (min(d, 3*time.Minute) + g.late).Truncate(time.Millisecond)
 }
 
 func (g *generator) advance(lo, hi time.Duration) {
