@@ -65,3 +65,13 @@ const (
 	// above, one string attribute each: copilotstudio.dimensions.<key>.
 	DimensionPrefix = "copilotstudio.dimensions."
 )
+
+// ActivityTypes are the Bot Framework activity types a message row's `type`
+// may hold; the receiver counts a message row with any other type as
+// malformed. Compared case-insensitively.
+var ActivityTypes = []string{
+	"message", "event", "invoke", "invokeResponse", "installationUpdate", "messageReaction",
+	"conversationUpdate", "typing", "endOfConversation", "handoff", "trace", "command",
+	"commandResult", "messageUpdate", "messageDelete", "deleteUserData",
+	"contactRelationUpdate", "suggestion",
+}

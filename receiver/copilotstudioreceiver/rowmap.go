@@ -1,0 +1,498 @@
+package copilotstudioreceiver
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadata"
+)
+
+// Reasons a row is dropped (attribute "reason" of the rows_dropped metric).
+const (
+	reasonBadDimensions   = "bad_custom_dimensions"
+	reasonNoConversation  = "missing_conversation_id"
+	reasonBadColumn       = "bad_column"
+	reasonUnknownActivity = "unknown_activity_type"
+	reasonDuplicate       = "duplicate"
+)
+
+// maxMalformedLogs bounds the per-row warnings of one window; the rest are
+// still counted and summarised in one line.
+const maxMalformedLogs = 100
+
+// field is what a known customDimensions key becomes.
+type field uint8
+
+const (
+	fieldOther field = iota // copilotstudio.dimensions.<key>
+	fieldActivityType
+	fieldActivityName
+	fieldActivityValue
+	fieldChannelID
+	fieldConversationID
+	fieldActivityID
+	fieldReplyToID
+	fieldFromID
+	fieldFromName
+	fieldRecipientID
+	fieldRecipientName
+	fieldLocale
+	fieldText
+	fieldDesignMode
+	fieldTopicName
+	fieldTopicKind
+	fieldErrorCode
+	fieldErrorMessage
+)
+
+// knownKeys maps lower-cased customDimensions keys: their case varies across
+// Copilot Studio versions (designMode / DesignMode, TopicName / topicName).
+var knownKeys = map[string]field{
+	"type":            fieldActivityType,
+	"name":            fieldActivityName,
+	"value":           fieldActivityValue,
+	"channelid":       fieldChannelID,
+	"conversationid":  fieldConversationID,
+	"activityid":      fieldActivityID,
+	"replyactivityid": fieldReplyToID,
+	"replytoid":       fieldReplyToID,
+	"fromid":          fieldFromID,
+	"fromname":        fieldFromName,
+	"recipientid":     fieldRecipientID,
+	"recipientname":   fieldRecipientName,
+	"locale":          fieldLocale,
+	"text":            fieldText,
+	"designmode":      fieldDesignMode,
+	"topicname":       fieldTopicName,
+	"kind":            fieldTopicKind,
+	"errorcode":       fieldErrorCode,
+	"errormessage":    fieldErrorMessage,
+}
+
+// fieldKeys are the attribute keys of the fields that map one to one.
+var fieldKeys = [...]string{
+	fieldActivityType:   schema.ActivityType,
+	fieldActivityName:   schema.ActivityName,
+	fieldActivityValue:  schema.ActivityValue,
+	fieldChannelID:      schema.ChannelID,
+	fieldConversationID: schema.ConversationID,
+	fieldActivityID:     schema.ActivityID,
+	fieldReplyToID:      schema.ReplyToActivityID,
+	fieldFromID:         schema.UserID,
+	fieldFromName:       schema.UserName,
+	fieldRecipientID:    schema.RecipientID,
+	fieldRecipientName:  schema.RecipientName,
+	fieldLocale:         schema.Locale,
+	fieldTopicName:      schema.TopicName,
+	fieldTopicKind:      schema.TopicKind,
+	fieldErrorCode:      schema.ErrorCode,
+	fieldErrorMessage:   schema.ErrorMessage,
+	fieldText:           "",
+	fieldDesignMode:     schema.DesignMode,
+}
+
+var (
+	messageEvents = toSet(schema.MessageEvents)
+	// conversationRequired are the events that always carry conversationId
+	// (see the telemetry reference). TopicAction, OnErrorLog, AgentStarted,
+	// AgentCompleted and custom events may lack it and are kept without one.
+	conversationRequired = toSet(append([]string{schema.EventTopicStart, schema.EventTopicEnd, schema.EventGenerative}, schema.MessageEvents...))
+	activityTypes        = toLowerSet(schema.ActivityTypes)
+)
+
+func toSet(values []string) map[string]bool {
+	m := make(map[string]bool, len(values))
+	for _, v := range values {
+		m[v] = true
+	}
+	return m
+}
+
+func toLowerSet(values []string) map[string]bool {
+	m := make(map[string]bool, len(values))
+	for _, v := range values {
+		m[strings.ToLower(v)] = true
+	}
+	return m
+}
+
+type malformedRow struct {
+	itemID, eventName, reason, detail string
+}
+
+// batch turns the rows of one query window into log records, one
+// ResourceLogs per agent. Nothing it learns (seen item ids, drops) takes
+// effect until the window is committed.
+type batch struct {
+	appID string
+	// delivered reports item ids delivered (or dropped) by an earlier window.
+	delivered func(itemID string) bool
+
+	logs    plog.Logs
+	byAgent map[string]plog.LogRecordSlice
+	records int // log records made
+	// seen holds the item ids of this window with their ingestion time.
+	seen      map[string]time.Time
+	drops     map[string]int
+	malformed []malformedRow
+	// lastIngest is the ingestion time of the last row read: rows come in
+	// ingestion order, so it is where an over-full window is cut.
+	lastIngest time.Time
+
+	dims    dimensions
+	lower   []byte
+	intern  map[string]string
+	prefixd map[string]string
+}
+
+func newBatch(appID string, delivered func(string) bool) *batch {
+	return &batch{
+		appID:     appID,
+		delivered: delivered,
+		logs:      plog.NewLogs(),
+		byAgent:   map[string]plog.LogRecordSlice{},
+		seen:      map[string]time.Time{},
+		drops:     map[string]int{},
+		intern:    map[string]string{},
+		prefixd:   map[string]string{},
+	}
+}
+
+// str returns b as a string, sharing one copy for repeated values.
+func (b *batch) str(v []byte) string {
+	if s, ok := b.intern[string(v)]; ok {
+		return s
+	}
+	if len(b.intern) > 4096 {
+		return string(v)
+	}
+	s := string(v)
+	b.intern[s] = s
+	return s
+}
+
+func (b *batch) dimensionKey(key []byte) string {
+	if s, ok := b.prefixd[string(key)]; ok {
+		return s
+	}
+	s := schema.DimensionPrefix + string(key)
+	if len(b.prefixd) < 4096 {
+		b.prefixd[string(key)] = s
+	}
+	return s
+}
+
+func (b *batch) drop(itemID, eventName, reason, detail string) {
+	b.drops[reason]++
+	if reason != reasonDuplicate {
+		b.malformed = append(b.malformed, malformedRow{itemID, eventName, reason, detail})
+	}
+}
+
+// add turns one row into a log record, or counts why it cannot.
+func (b *batch) add(row *resultRow) {
+	if row.cells != row.columns {
+		b.drop(stringCell(row, row.itemID), stringCell(row, row.name), reasonBadColumn,
+			fmt.Sprintf("row has %d cells for %d columns", row.cells, row.columns))
+		return
+	}
+	ingest, ingestOK := parseTimeCell(row, row.ingest)
+	if ingestOK {
+		b.lastIngest = ingest
+	}
+	if row.itemID.kind != cellString || row.itemID.start == row.itemID.end {
+		b.drop("", stringCell(row, row.name), reasonBadColumn, "itemId is not a non-empty string")
+		return
+	}
+	itemIDBytes := row.bytes(row.itemID)
+	if _, dup := b.seen[string(itemIDBytes)]; dup || b.delivered(string(itemIDBytes)) {
+		b.drops[reasonDuplicate]++
+		return
+	}
+	itemID := string(itemIDBytes)
+	if !ingestOK {
+		b.drop(itemID, stringCell(row, row.name), reasonBadColumn, "ingest is not an RFC 3339 datetime")
+		return
+	}
+	b.seen[itemID] = ingest
+	if row.name.kind != cellString || row.name.start == row.name.end {
+		b.drop(itemID, "", reasonBadColumn, "name is not a non-empty string")
+		return
+	}
+	eventName := b.str(row.bytes(row.name))
+	timestamp, ok := parseTimeCell(row, row.timestamp)
+	if !ok {
+		b.drop(itemID, eventName, reasonBadColumn, "timestamp is not an RFC 3339 datetime")
+		return
+	}
+	var agent string
+	switch row.role.kind {
+	case cellString:
+		agent = b.str(row.bytes(row.role))
+	case cellNull:
+	default:
+		b.drop(itemID, eventName, reasonBadColumn, "cloud_RoleInstance is not a string")
+		return
+	}
+
+	isMessage := messageEvents[eventName]
+	if err := b.dims.parse(row, b); err != nil {
+		b.drop(itemID, eventName, reasonBadDimensions, err.Error())
+		return
+	}
+	if conversationRequired[eventName] && b.dims.conversation < 0 {
+		b.drop(itemID, eventName, reasonNoConversation, "customDimensions has no conversationId")
+		return
+	}
+	if isMessage && b.dims.activityType >= 0 {
+		t := b.dims.value(b.dims.activityType)
+		b.lower = appendLower(b.lower[:0], t)
+		if !activityTypes[string(b.lower)] {
+			b.drop(itemID, eventName, reasonUnknownActivity, fmt.Sprintf("activity type %q is not a Bot Framework activity type", truncate(t, 64)))
+			return
+		}
+	}
+
+	lr := b.recordSlice(agent).AppendEmpty()
+	b.records++
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(timestamp))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(ingest))
+	lr.SetEventName(eventName)
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(len(b.dims.pairs) + 3)
+	attrs.PutStr(schema.EventName, eventName)
+	attrs.PutStr(schema.ItemID, itemID)
+	attrs.PutStr(schema.AgentName, agent)
+	for i := range b.dims.pairs {
+		b.putDimension(lr, attrs, &b.dims.pairs[i], isMessage)
+	}
+}
+
+// recordSlice is the agent's record list, creating its ResourceLogs on first use.
+func (b *batch) recordSlice(agent string) plog.LogRecordSlice {
+	if s, ok := b.byAgent[agent]; ok {
+		return s
+	}
+	rl := b.logs.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr(schema.AppInsightsAppID, b.appID)
+	res.PutStr(schema.AgentName, agent)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	s := sl.LogRecords()
+	b.byAgent[agent] = s
+	return s
+}
+
+// internedFields have few distinct values, worth sharing one string each.
+var internedFields = map[field]bool{
+	fieldActivityType: true, fieldActivityName: true, fieldChannelID: true, fieldLocale: true,
+	fieldRecipientName: true, fieldTopicName: true, fieldTopicKind: true, fieldErrorCode: true,
+}
+
+func (b *batch) putDimension(lr plog.LogRecord, attrs pcommon.Map, p *dimPair, isMessage bool) {
+	if p.kind == cellNull {
+		return
+	}
+	val := b.dims.arena[p.valStart:p.valEnd]
+	f := p.field
+	switch f {
+	case fieldText:
+		if p.kind == cellString {
+			lr.Body().SetStr(string(val))
+			return
+		}
+		f = fieldOther
+	case fieldDesignMode:
+		if v, ok := parseBool(val); ok {
+			attrs.PutBool(schema.DesignMode, v)
+			return
+		}
+		f = fieldOther
+	}
+	switch {
+	case f == fieldOther:
+		attrs.PutStr(b.dimensionKey(b.dims.arena[p.keyStart:p.keyEnd]), string(val))
+	case internedFields[f]:
+		attrs.PutStr(fieldKeys[f], b.str(val))
+	default:
+		attrs.PutStr(fieldKeys[f], string(val))
+	}
+}
+
+// parseBool reads "True"/"False" in any case (the SDK writes .NET's
+// bool.ToString()) and JSON true/false.
+func parseBool(v []byte) (bool, bool) {
+	switch {
+	case len(v) == 4 && (v[0]|0x20) == 't' && (v[1]|0x20) == 'r' && (v[2]|0x20) == 'u' && (v[3]|0x20) == 'e':
+		return true, true
+	case len(v) == 5 && (v[0]|0x20) == 'f' && (v[1]|0x20) == 'a' && (v[2]|0x20) == 'l' && (v[3]|0x20) == 's' && (v[4]|0x20) == 'e':
+		return false, true
+	}
+	return false, false
+}
+
+type dimPair struct {
+	keyStart, keyEnd, valStart, valEnd int // into dimensions.arena
+	kind                                   cellKind
+	field                                  field
+}
+
+// dimensions parses a row's customDimensions: a JSON object (sent as a JSON
+// string, sometimes as an object) whose values are nearly always strings.
+type dimensions struct {
+	s     scanner
+	arena []byte
+	lower []byte
+	pairs []dimPair
+	// conversation and activityType index pairs, or -1.
+	conversation, activityType int
+}
+
+func (d *dimensions) value(i int) []byte {
+	p := d.pairs[i]
+	return d.arena[p.valStart:p.valEnd]
+}
+
+func (d *dimensions) parse(row *resultRow, b *batch) error {
+	d.pairs, d.arena = d.pairs[:0], d.arena[:0]
+	d.conversation, d.activityType = -1, -1
+	var data []byte
+	switch row.dims.kind {
+	case cellNull, cellMissing:
+		return nil
+	case cellString, cellRaw:
+		data = row.bytes(row.dims)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 && row.dims.kind == cellString {
+		return nil
+	}
+	isMessage := messageEvents[string(row.bytes(row.name))]
+	s := &d.s
+	s.resetBytes(data)
+	if err := s.expect('{'); err != nil {
+		return fmt.Errorf("customDimensions is not a JSON object: %w", err)
+	}
+	c, err := s.next()
+	if err != nil {
+		return fmt.Errorf("customDimensions: %w", err)
+	}
+	if c == '}' {
+		s.pos++
+	} else {
+		for {
+			var p dimPair
+			p.keyStart = len(d.arena)
+			if d.arena, err = s.appendString(d.arena); err != nil {
+				return fmt.Errorf("customDimensions: %w", err)
+			}
+			p.keyEnd = len(d.arena)
+			if err := s.expect(':'); err != nil {
+				return fmt.Errorf("customDimensions: %w", err)
+			}
+			if c, err = s.next(); err != nil {
+				return fmt.Errorf("customDimensions: %w", err)
+			}
+			p.valStart = len(d.arena)
+			if c == '"' {
+				p.kind = cellString
+				d.arena, err = s.appendString(d.arena)
+			} else {
+				p.kind = cellRaw
+				d.arena, err = s.appendRaw(d.arena)
+				if err == nil && string(d.arena[p.valStart:]) == "null" {
+					p.kind = cellNull
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("customDimensions: %w", err)
+			}
+			p.valEnd = len(d.arena)
+			d.lower = appendLower(d.lower[:0], d.arena[p.keyStart:p.keyEnd])
+			p.field = knownKeys[string(d.lower)]
+			switch p.field {
+			case fieldActivityType, fieldActivityName, fieldActivityValue:
+				// Activity properties only on message rows; elsewhere (custom
+				// events) "type" or "name" mean something else.
+				if !isMessage {
+					p.field = fieldOther
+				}
+			}
+			switch {
+			case p.field == fieldConversationID && p.kind == cellString && p.valEnd > p.valStart:
+				d.conversation = len(d.pairs)
+			case p.field == fieldActivityType && p.kind == cellString:
+				d.activityType = len(d.pairs)
+			}
+			d.pairs = append(d.pairs, p)
+			more, err := s.endOf('}')
+			if err != nil {
+				return fmt.Errorf("customDimensions: %w", err)
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	for ; s.pos < s.end; s.pos++ {
+		switch s.buf[s.pos] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return fmt.Errorf("customDimensions: trailing data after the object at byte %d", s.pos)
+		}
+	}
+	return nil
+}
+
+func appendLower(dst, src []byte) []byte {
+	for _, c := range src {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func stringCell(row *resultRow, c cell) string {
+	if c.kind != cellString {
+		return ""
+	}
+	return truncate(row.bytes(c), 200)
+}
+
+func truncate(v []byte, n int) string {
+	if len(v) > n {
+		return string(v[:n]) + "..."
+	}
+	return string(v)
+}
+
+func parseTimeCell(row *resultRow, c cell) (time.Time, bool) {
+	if c.kind != cellString {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(row.bytes(c)))
+	return t, err == nil
+}
+
+// logMalformed writes one warning per malformed row (the first
+// maxMalformedLogs of a window) with its item id, never its values.
+func (b *batch) logMalformed(logger *zap.Logger) {
+	for i, m := range b.malformed {
+		if i == maxMalformedLogs {
+			logger.Warn("more malformed Copilot Studio rows skipped in this window; see the rows_dropped metric",
+				zap.Int("not_logged", len(b.malformed)-maxMalformedLogs))
+			return
+		}
+		logger.Warn("skipping malformed Copilot Studio row",
+			zap.String("item_id", m.itemID), zap.String("event_name", m.eventName),
+			zap.String("reason", m.reason), zap.String("detail", m.detail))
+	}
+}

@@ -1,0 +1,323 @@
+package copilotstudioreceiver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// scanner is a small JSON tokenizer that reads either a stream (the query
+// response, which can be ~100 MB and is never held whole) or a byte slice
+// (a customDimensions value). It only does what the response shape needs:
+// strings are unescaped straight into a caller's buffer and other values are
+// copied raw, so decoding a row costs a few memcpys rather than a tree of
+// interface{} values.
+type scanner struct {
+	r        io.Reader
+	buf      []byte
+	pos, end int
+	eof      bool
+	err      error // read error other than EOF
+	offset   int64 // bytes consumed before buf[0], for error messages
+}
+
+var errUnexpectedEnd = errors.New("unexpected end of JSON input")
+
+func newStreamScanner(r io.Reader) *scanner {
+	return &scanner{r: r, buf: make([]byte, 256<<10)}
+}
+
+func (s *scanner) resetBytes(data []byte) {
+	*s = scanner{buf: data, end: len(data), eof: true}
+}
+
+// more reads at least one byte more into the buffer; false at end of input.
+func (s *scanner) more() bool {
+	if s.eof || s.err != nil {
+		return false
+	}
+	if s.pos > 0 {
+		s.offset += int64(s.pos)
+		s.end = copy(s.buf, s.buf[s.pos:s.end])
+		s.pos = 0
+	}
+	if s.end == len(s.buf) {
+		s.buf = append(s.buf, make([]byte, len(s.buf))...)
+	}
+	for {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if err == io.EOF {
+			s.eof = true
+			return n > 0
+		}
+		if err != nil {
+			s.err = err
+			return n > 0
+		}
+		if n > 0 {
+			return true
+		}
+	}
+}
+
+// ensure makes n unread bytes available if the input has them.
+func (s *scanner) ensure(n int) bool {
+	for s.end-s.pos < n {
+		if !s.more() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *scanner) fail(format string, args ...any) error {
+	if s.err != nil {
+		return fmt.Errorf("reading response: %w", s.err)
+	}
+	return fmt.Errorf("invalid JSON at byte %d: %s", s.offset+int64(s.pos), fmt.Sprintf(format, args...))
+}
+
+// next skips white space and returns the next byte without consuming it.
+func (s *scanner) next() (byte, error) {
+	for {
+		for s.pos < s.end {
+			switch c := s.buf[s.pos]; c {
+			case ' ', '\t', '\n', '\r':
+				s.pos++
+			default:
+				return c, nil
+			}
+		}
+		if !s.more() {
+			return 0, s.fail("%v", errUnexpectedEnd)
+		}
+	}
+}
+
+// expect consumes the byte c after optional white space.
+func (s *scanner) expect(c byte) error {
+	got, err := s.next()
+	if err != nil {
+		return err
+	}
+	if got != c {
+		return s.fail("want %q, found %q", c, got)
+	}
+	s.pos++
+	return nil
+}
+
+// endOf consumes ',' (more to come: true) or the closing byte (false).
+func (s *scanner) endOf(closing byte) (bool, error) {
+	c, err := s.next()
+	if err != nil {
+		return false, err
+	}
+	s.pos++
+	switch c {
+	case ',':
+		return true, nil
+	case closing:
+		return false, nil
+	}
+	return false, s.fail("want ',' or %q, found %q", closing, c)
+}
+
+// appendString consumes a JSON string and appends its unescaped value to dst.
+func (s *scanner) appendString(dst []byte) ([]byte, error) {
+	if err := s.expect('"'); err != nil {
+		return dst, err
+	}
+	for {
+		chunk := s.buf[s.pos:s.end]
+		quote := bytes.IndexByte(chunk, '"')
+		if quote < 0 {
+			quote = len(chunk)
+		}
+		if esc := bytes.IndexByte(chunk[:quote], '\\'); esc >= 0 {
+			dst = append(dst, chunk[:esc]...)
+			s.pos += esc
+			var err error
+			if dst, err = s.appendEscape(dst); err != nil {
+				return dst, err
+			}
+			continue
+		}
+		dst = append(dst, chunk[:quote]...)
+		s.pos += quote
+		if quote < len(chunk) {
+			s.pos++ // closing quote
+			return dst, nil
+		}
+		if !s.more() {
+			return dst, s.fail("unterminated string")
+		}
+	}
+}
+
+// appendEscape decodes the escape sequence at s.pos (a backslash).
+func (s *scanner) appendEscape(dst []byte) ([]byte, error) {
+	if !s.ensure(2) {
+		return dst, s.fail("unterminated escape")
+	}
+	c := s.buf[s.pos+1]
+	s.pos += 2
+	switch c {
+	case '"', '\\', '/':
+		return append(dst, c), nil
+	case 'n':
+		return append(dst, '\n'), nil
+	case 't':
+		return append(dst, '\t'), nil
+	case 'r':
+		return append(dst, '\r'), nil
+	case 'b':
+		return append(dst, '\b'), nil
+	case 'f':
+		return append(dst, '\f'), nil
+	case 'u':
+		r, ok := s.hex4()
+		if !ok {
+			return dst, s.fail("bad \\u escape")
+		}
+		if utf16.IsSurrogate(r) {
+			// A high surrogate should be followed by \uDC00-\uDFFF.
+			if s.ensure(6) && s.buf[s.pos] == '\\' && s.buf[s.pos+1] == 'u' {
+				save := s.pos
+				s.pos += 2
+				if r2, ok := s.hex4(); ok {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						return utf8.AppendRune(dst, dec), nil
+					}
+				}
+				s.pos = save
+			}
+			r = utf8.RuneError
+		}
+		return utf8.AppendRune(dst, r), nil
+	}
+	return dst, s.fail("bad escape \\%c", c)
+}
+
+func (s *scanner) hex4() (rune, bool) {
+	if !s.ensure(4) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.buf[s.pos : s.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	s.pos += 4
+	return r, true
+}
+
+// appendRaw consumes any JSON value and appends its text unchanged.
+func (s *scanner) appendRaw(dst []byte) ([]byte, error) {
+	c, err := s.next()
+	if err != nil {
+		return dst, err
+	}
+	switch c {
+	case '"':
+		return s.appendRawString(dst)
+	case '{', '[':
+		return s.appendRawComposite(dst)
+	}
+	// number, true, false, null: up to the next delimiter.
+	start := len(dst)
+	for {
+		for s.pos < s.end {
+			switch c := s.buf[s.pos]; c {
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				if len(dst) == start {
+					return dst, s.fail("want a value, found %q", c)
+				}
+				return dst, nil
+			default:
+				if c == ':' || c == '[' || c == '{' || c == '"' {
+					return dst, s.fail("want a value, found %q", c)
+				}
+				dst = append(dst, c)
+				s.pos++
+			}
+		}
+		if !s.more() {
+			if len(dst) == start {
+				return dst, s.fail("%v", errUnexpectedEnd)
+			}
+			return dst, nil
+		}
+	}
+}
+
+// appendRawString copies a string literal, quotes and escapes included.
+func (s *scanner) appendRawString(dst []byte) ([]byte, error) {
+	dst = append(dst, '"')
+	s.pos++
+	for {
+		for s.pos < s.end {
+			c := s.buf[s.pos]
+			switch c {
+			case '\\':
+				if !s.ensure(2) {
+					return dst, s.fail("unterminated string")
+				}
+				dst = append(dst, s.buf[s.pos], s.buf[s.pos+1])
+				s.pos += 2
+				continue
+			case '"':
+				s.pos++
+				return append(dst, '"'), nil
+			}
+			dst = append(dst, c)
+			s.pos++
+		}
+		if !s.more() {
+			return dst, s.fail("unterminated string")
+		}
+	}
+}
+
+// appendRawComposite copies an object or array, tracking nesting and strings.
+func (s *scanner) appendRawComposite(dst []byte) ([]byte, error) {
+	depth := 0
+	for {
+		for s.pos < s.end {
+			c := s.buf[s.pos]
+			switch c {
+			case '"':
+				var err error
+				if dst, err = s.appendRawString(dst); err != nil {
+					return dst, err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			dst = append(dst, c)
+			s.pos++
+			if depth == 0 {
+				return dst, nil
+			}
+		}
+		if !s.more() {
+			return dst, s.fail("unterminated object or array")
+		}
+	}
+}
