@@ -1,0 +1,22 @@
+// Package harness runs the real otelcol-copilotstudio distribution against
+// local stand-ins, for the end-to-end test, the fault-injection suite and
+// cmd/localrun. Everything listens on loopback; nothing needs the network.
+//
+//	root, _ := harness.RepoRoot()
+//	kafka, _ := harness.StartKafka(harness.DefaultTopic, 3)        // kfake broker
+//	azure, _ := harness.StartAzure(dir)                            // Application Insights + Entra ID stand-ins, HTTPS
+//	sample, _ := harness.LoadSample(root, time.Now().Add(-time.Second))
+//	azure.AppInsights.AddRows(sample.Rows...)
+//	env := harness.Env(azure.Env(), kafka.Env(harness.DefaultTopic), harness.FastEnv())
+//	col, _ := harness.StartCollector(ctx, harness.CollectorOptions{
+//		Binary: bin, Config: harness.CollectorConfigPath(), Env: env, StorageDir: dir,
+//	})                                                             // returns once health_check answers 200
+//	records, _ := kafka.Consume(harness.DefaultTopic, nil)        // every record from the start
+//	_ = records.WaitUntil(ctx, func(vals [][]byte) bool { return len(vals) >= n })
+//	_ = col.Kill()                                                // SIGKILL
+//	_ = col.Start(ctx)                                            // same env, same storage
+//
+// Binary(t) finds the binary `make build` made (OTELCOL_BINARY); WaitFor polls
+// a condition until a deadline, for state only observable from outside (the
+// stand-in's request log, the collector's metrics).
+package harness
