@@ -1,0 +1,304 @@
+// Command localrun is `make run`: the whole pipeline, end to end, on one
+// machine, printing each conversation turn as it comes out of Kafka.
+//
+// Without Azure credentials in the environment (AZURE_CLIENT_SECRET or
+// APPINSIGHTS_APP_ID unset) it starts local stand-ins: an Application
+// Insights query API serving testdata/sample-telemetry.json (moved in time so
+// the first poll sees it), an Entra ID token endpoint (HTTPS, throwaway CA;
+// the collector's real azidentity client-secret flow runs against it) and a
+// Kafka broker (kfake) on a loopback port. It runs the real collector binary
+// with collector-config.yaml, the same file production uses, pointed at them
+// through environment variables.
+//
+// With APPINSIGHTS_APP_ID, AZURE_TENANT_ID, AZURE_CLIENT_ID and
+// AZURE_CLIENT_SECRET set, the collector reads the real Application Insights
+// resource. Turns go to KAFKA_BROKERS when it is set (localrun prints what
+// arrives there from now on), otherwise to a local kfake broker it prints from.
+//
+// Ctrl-C stops the collector gracefully, then everything else.
+package main
+
+import (
+	"context"
+	"encoding/json"
+
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "localrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return err
+	}
+	binary := flag.String("binary", envOr(harness.BinaryEnv, filepath.Join(root, "_build", "otelcol-copilotstudio")), "the distribution binary (make build)")
+	config := flag.String("config", harness.CollectorConfigPath(), "collector configuration")
+	flag.Parse()
+	if _, err := os.Stat(*binary); err != nil {
+		return fmt.Errorf("no collector binary at %s: run `make run` (it builds one) or `make build`", *binary)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	work, err := os.MkdirTemp("", "otelcol-copilotstudio-run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	logPath := filepath.Join(work, "collector.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+
+	var (
+		env     map[string]string
+		brokers []string
+		topic   = envOr("KAFKA_TOPIC", harness.DefaultTopic)
+		// Turns already in the topic belong to earlier runs on a real broker.
+		fromStart = true
+	)
+	storageDir := filepath.Join(work, "storage")
+
+	if realAzure() {
+		fmt.Println("Azure credentials found: reading Application Insights app", os.Getenv("APPINSIGHTS_APP_ID"))
+		// The real cursor is worth keeping between runs: it saves re-reading
+		// initial_lookback (24h) of telemetry every time.
+		storageDir = envOr("STORAGE_DIR", defaultStorageDir())
+		env = map[string]string{"STORAGE_DIR": storageDir}
+		if b := os.Getenv("KAFKA_BROKERS"); b != "" {
+			brokers = strings.Split(b, ",")
+			fromStart = false
+			fmt.Println("Kafka:", b, "topic", topic, "(printing turns that arrive from now on)")
+		}
+	} else {
+		fmt.Println("No Azure credentials in the environment (APPINSIGHTS_APP_ID, AZURE_CLIENT_SECRET):")
+		fmt.Println("running on local stand-ins with the sample telemetry in", harness.SampleRowsFile)
+		azure, err := harness.StartAzure(work)
+		if err != nil {
+			return err
+		}
+		defer azure.Close()
+		sample, err := harness.LoadSample(root, time.Now().Add(-time.Second))
+		if err != nil {
+			return err
+		}
+		azure.AppInsights.AddRows(sample.Rows...)
+		fmt.Printf("  Application Insights stand-in  %s  (%d rows: %d conversations, %d turns)\n",
+			azure.AppInsights.URL(), len(sample.Rows), countConversations(sample.Turns), len(sample.Turns))
+		fmt.Printf("  Entra ID stand-in              %s\n", azure.Entra.URL())
+		env = harness.Env(azure.Env(), harness.FastEnv())
+	}
+
+	if brokers == nil {
+		kafka, err := harness.StartKafka(topic, 3)
+		if err != nil {
+			return err
+		}
+		defer kafka.Close()
+		brokers = kafka.Brokers
+		fmt.Printf("  Kafka (kfake)                  %s  topic %s\n", strings.Join(brokers, ","), topic)
+		env = harness.Env(env, kafka.Env(topic))
+	}
+
+	printer := &turnPrinter{out: os.Stdout}
+	consumer, err := harness.NewConsumer(brokers, topic, fromStart, printer.print)
+	if err != nil {
+		return err
+	}
+	defer consumer.Close()
+
+	fmt.Println("Starting", *binary, "--config", *config)
+	fmt.Println("  collector log:", logPath)
+	startCtx, cancelStart := context.WithTimeout(ctx, 2*time.Minute)
+	collector, err := harness.StartCollector(startCtx, harness.CollectorOptions{
+		Binary: *binary, Config: *config, Env: env, StorageDir: storageDir, Output: logFile,
+	})
+	cancelStart()
+	if err != nil {
+		return err
+	}
+	defer collector.Stop(15 * time.Second)
+	fmt.Println("  health:", "http://"+collector.Env()["HEALTH_CHECK_ENDPOINT"]+"/", " metrics:", collector.MetricsURL())
+	fmt.Println("Waiting for turns (the last turn of a conversation appears once it has been quiet for REPLY_TIMEOUT). Ctrl-C to stop.")
+	fmt.Println()
+
+	// Run until Ctrl-C, or until the collector dies on its own.
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Println("\nStopping the collector...")
+			if err := collector.Stop(15 * time.Second); err != nil {
+				return err
+			}
+			fmt.Printf("Stopped. %d turns printed.\n", printer.count())
+			return nil
+		case <-ticker.C:
+			if !collector.Running() {
+				return fmt.Errorf("the collector exited (%v); last output:\n%s", collector.ExitErr(), tail(collector.Output(), 40))
+			}
+		}
+	}
+}
+
+// realAzure is true when the environment names a real Application Insights
+// resource and a client secret to read it with.
+func realAzure() bool {
+	return os.Getenv("APPINSIGHTS_APP_ID") != "" && os.Getenv("AZURE_CLIENT_SECRET") != ""
+}
+
+func defaultStorageDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "otelcol-copilotstudio")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func countConversations(turns []workload.Turn) int {
+	seen := map[string]bool{}
+	for _, t := range turns {
+		seen[t.ConversationID] = true
+	}
+	return len(seen)
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// turnPrinter writes each Akto record as a block a person can read.
+type turnPrinter struct {
+	out io.Writer
+	mu  sync.Mutex
+	n   int
+}
+
+func (p *turnPrinter) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+func (p *turnPrinter) print(r *kgo.Record) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	fmt.Fprint(p.out, formatTurn(p.n, r.Value))
+}
+
+// formatTurn renders one record value; anything that is not an Akto record
+// is shown raw rather than hidden.
+func formatTurn(n int, value []byte) string {
+	d, err := workload.DecodeAkto(value)
+	if err != nil {
+		return fmt.Sprintf("── record %d (not an Akto traffic record: %v)\n%s\n\n", n, err, value)
+	}
+	var rec struct {
+		StatusCode string `json:"statusCode"`
+		Tag        string `json:"tag"`
+	}
+	_ = json.Unmarshal(value, &rec)
+	var tag map[string]any
+	_ = json.Unmarshal([]byte(rec.Tag), &tag)
+
+	var b strings.Builder
+	when := ""
+	if d.Time != "" {
+		var secs int64
+		if _, err := fmt.Sscan(d.Time, &secs); err == nil {
+			when = time.Unix(secs, 0).Format("15:04:05")
+		}
+	}
+	fmt.Fprintf(&b, "── turn %d · %s · %s · %s\n", n, orDash(d.BotName), orDash(d.Channel), orDash(when))
+	field := func(name, value string) {
+		lines := strings.Split(value, "\n")
+		fmt.Fprintf(&b, "  %-15s %s\n", name, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(&b, "  %-15s %s\n", "", l)
+		}
+	}
+	field("conversation", d.ConversationID+"  (message "+d.Index+")")
+	switch {
+	case d.RequestActivityID == "":
+		field("user said", "(nothing: the agent spoke first)")
+	default:
+		field("user said", d.RequestText)
+	}
+	if len(d.Replies) == 0 {
+		field("agent answered", "(no answer)")
+	}
+	for i, reply := range d.Replies {
+		name := ""
+		if i == 0 {
+			name = "agent answered"
+		}
+		field(name, "• "+reply)
+	}
+	if topics, _ := tag["topics"].(string); topics != "" {
+		field("topics", shortTopics(topics))
+	}
+	status := rec.StatusCode
+	if d.Failed {
+		status += " (the turn failed: OnErrorLog)"
+	}
+	field("status", status)
+	if id, _ := tag["turn-id"].(string); id != "" {
+		field("turn id", id)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// shortTopics drops the agent's schema prefix: cr44e_hrAgent.topic.Greeting -> Greeting.
+func shortTopics(topics string) string {
+	names := strings.Split(topics, ",")
+	for i, name := range names {
+		if j := strings.LastIndex(name, ".topic."); j >= 0 {
+			names[i] = name[j+len(".topic."):]
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
