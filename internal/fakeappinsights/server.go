@@ -67,6 +67,8 @@ type Request struct {
 	Status int
 	// Fault is the injected fault applied, or 0.
 	Fault FaultKind
+	// Rows is the number of rows answered (a partial answer's included).
+	Rows int
 }
 
 // Server is a running stand-in. Safe for concurrent use.
@@ -257,7 +259,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		from, to, err = parseTimespan(body.Timespan, now)
 		if err == nil {
 			rows := s.selectRows(q, now, from, to)
-			record(http.StatusOK)
+			if fault.Kind == PartialResult {
+				rows = rows[:len(rows)/2]
+			}
+			s.mu.Lock()
+			s.requests[idx].Status, s.requests[idx].Rows = http.StatusOK, len(rows)
+			s.mu.Unlock()
 			writeTable(w, q.columns, rows, fault.Kind)
 			return
 		}
@@ -320,9 +327,6 @@ func (s *Server) selectRows(q *query, now, from, to time.Time) []Row {
 
 // writeTable streams the result so large answers do not sit in memory twice.
 func writeTable(w http.ResponseWriter, columns []string, rows []Row, fault FaultKind) {
-	if fault == PartialResult {
-		rows = rows[:len(rows)/2]
-	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)

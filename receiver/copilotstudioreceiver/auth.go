@@ -69,7 +69,8 @@ func tokenScope(endpoint string) (string, error) {
 
 // newAuthorizer builds the configured credential. Token requests go through
 // httpClient, so its TLS settings (ca_file) and proxy apply to them too.
-func newAuthorizer(cfg *Config, httpClient *http.Client) (authorizer, error) {
+// tokenRetry is azcore's retry policy for token requests; zero means its default.
+func newAuthorizer(cfg *Config, httpClient *http.Client, tokenRetry policy.RetryOptions) (authorizer, error) {
 	a := &cfg.Auth
 	if a.Type == authAPIKey {
 		return apiKeyAuthorizer{key: string(a.APIKey)}, nil
@@ -78,7 +79,7 @@ func newAuthorizer(cfg *Config, httpClient *http.Client) (authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := azcore.ClientOptions{Transport: httpClient}
+	opts := azcore.ClientOptions{Transport: httpClient, Retry: tokenRetry}
 	disableDiscovery := false
 	if a.AuthorityHost != "" {
 		opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: a.AuthorityHost}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -52,6 +53,9 @@ type logsReceiver struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	// manualPolling (tests) keeps Start from running the poll loop.
 	manualPolling bool
+	// tokenRetry is azidentity's own retry of token requests (default when
+	// zero); tests turn it off because it sleeps for real.
+	tokenRetry policy.RetryOptions
 
 	client  *queryClient
 	storage storage.Client
@@ -98,7 +102,7 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("building the HTTP client: %w", err)
 	}
-	auth, err := newAuthorizer(r.cfg, httpClient)
+	auth, err := newAuthorizer(r.cfg, httpClient, r.tokenRetry)
 	if err != nil {
 		return err
 	}

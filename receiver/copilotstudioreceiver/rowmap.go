@@ -340,8 +340,8 @@ func parseBool(v []byte) (bool, bool) {
 
 type dimPair struct {
 	keyStart, keyEnd, valStart, valEnd int // into dimensions.arena
-	kind                                   cellKind
-	field                                  field
+	kind                               cellKind
+	field                              field
 }
 
 // dimensions parses a row's customDimensions: a JSON object (sent as a JSON

@@ -132,6 +132,7 @@ func (s *scanner) appendString(dst []byte) ([]byte, error) {
 	if err := s.expect('"'); err != nil {
 		return dst, err
 	}
+	start := len(dst)
 	for {
 		chunk := s.buf[s.pos:s.end]
 		quote := bytes.IndexByte(chunk, '"')
@@ -151,6 +152,10 @@ func (s *scanner) appendString(dst []byte) ([]byte, error) {
 		s.pos += quote
 		if quote < len(chunk) {
 			s.pos++ // closing quote
+			if !utf8.Valid(dst[start:]) {
+				// As encoding/json does: pdata strings must be valid UTF-8.
+				dst = appendValidUTF8(dst[:start], append([]byte(nil), dst[start:]...))
+			}
 			return dst, nil
 		}
 		if !s.more() {
@@ -320,4 +325,18 @@ func (s *scanner) appendRawComposite(dst []byte) ([]byte, error) {
 			return dst, s.fail("unterminated object or array")
 		}
 	}
+}
+
+// appendValidUTF8 appends src with each invalid byte replaced by U+FFFD.
+func appendValidUTF8(dst, src []byte) []byte {
+	for len(src) > 0 {
+		r, size := utf8.DecodeRune(src)
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, src[:size]...)
+		}
+		src = src[size:]
+	}
+	return dst
 }

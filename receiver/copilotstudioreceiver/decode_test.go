@@ -1,0 +1,375 @@
+package copilotstudioreceiver
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+)
+
+var standardColumns = []string{colTimestamp, colName, colItemID, colDimensions, colRoleInstance, colIngest}
+
+// response renders a query API body in the real shape.
+func response(t *testing.T, columns []string, rows [][]any) string {
+	t.Helper()
+	types := map[string]string{colTimestamp: "datetime", colIngest: "datetime", colDimensions: "dynamic"}
+	cols := make([]map[string]string, len(columns))
+	for i, c := range columns {
+		typ := types[c]
+		if typ == "" {
+			typ = "string"
+		}
+		cols[i] = map[string]string{"name": c, "type": typ}
+	}
+	b, err := json.Marshal(map[string]any{"tables": []any{map[string]any{"name": "PrimaryResult", "columns": cols, "rows": rows}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// decodeBatch decodes body into a batch as the receiver does.
+func decodeBatch(t *testing.T, body string) (*batch, decodedResult) {
+	t.Helper()
+	b := newBatch(testAppID, func(string) bool { return false })
+	res, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil })
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return b, res
+}
+
+func std(id, name, dims string) []any {
+	return []any{"2026-02-18T01:24:36.123Z", name, id, dims, "HR Agent", "2026-02-18T01:25:10.4567891Z"}
+}
+
+func recordsByID(ld plog.Logs) map[string]plog.LogRecord {
+	out := map[string]plog.LogRecord{}
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		sls := ld.ResourceLogs().At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				v, _ := lrs.At(k).Attributes().Get(schema.ItemID)
+				out[v.Str()] = lrs.At(k)
+			}
+		}
+	}
+	return out
+}
+
+func TestDecodeRowsToRecords(t *testing.T) {
+	tokenValue := `{"id":"abc","connectionName":"sso","token":"eyJ0eXAiOiJKV1QiLCJhbGciOi.secret.part"}`
+	cases := []struct {
+		name     string
+		row      []any
+		body     string
+		attrs    map[string]any // expected attributes (string or bool)
+		absent   []string
+		wantKept bool
+	}{
+		{
+			name: "user message, DesignMode spelling, sensitive properties",
+			row: std("m1", "BotMessageReceived", `{"type":"message","channelId":"msteams","conversationId":"a:1EBqwy","activityId":"1700000000001","fromId":"29:1W6aRX","fromName":"Jane Doe","recipientId":"28:c40c1118","recipientName":"HR Agent","locale":"en-US","DesignMode":"False","text":"How do I reset my password?","TeamsTenantId":"t-1"}`),
+			body: "How do I reset my password?",
+			attrs: map[string]any{
+				schema.EventName: "BotMessageReceived", schema.ActivityType: "message", schema.ChannelID: "msteams",
+				schema.ConversationID: "a:1EBqwy", schema.ActivityID: "1700000000001", schema.UserID: "29:1W6aRX",
+				schema.UserName: "Jane Doe", schema.RecipientID: "28:c40c1118", schema.RecipientName: "HR Agent",
+				schema.Locale: "en-US", schema.DesignMode: false, schema.AgentName: "HR Agent", schema.ItemID: "m1",
+				schema.DimensionPrefix + "TeamsTenantId": "t-1",
+			},
+			wantKept: true,
+		},
+		{
+			name:     "designMode spelling, lower-case True",
+			row:      std("m2", "BotMessageReceived", `{"type":"message","conversationId":"c","designMode":"true"}`),
+			attrs:    map[string]any{schema.DesignMode: true},
+			wantKept: true,
+		},
+		{
+			name:     "key case variants",
+			row:      std("m3", "BotMessageSend", `{"ConversationId":"c3","ChannelID":"webchat","ReplyActivityId":"1700000000001","Text":"Here is how."}`),
+			body:     "Here is how.",
+			attrs:    map[string]any{schema.ConversationID: "c3", schema.ChannelID: "webchat", schema.ReplyToActivityID: "1700000000001"},
+			wantKept: true,
+		},
+		{
+			name:     "missing optional fields: no text, no activity id",
+			row:      std("m4", "BotMessageReceived", `{"type":"conversationUpdate","conversationId":"c4"}`),
+			attrs:    map[string]any{schema.ActivityType: "conversationUpdate"},
+			absent:   []string{schema.ActivityID, schema.UserID, schema.DesignMode, schema.ChannelID},
+			wantKept: true,
+		},
+		{
+			name:     "token exchange invoke keeps the value verbatim",
+			row:      std("m5", "BotMessageReceived", mustJSON(map[string]string{"type": "invoke", "name": "signin/tokenExchange", "value": tokenValue, "conversationId": "c5"})),
+			attrs:    map[string]any{schema.ActivityType: "invoke", schema.ActivityName: "signin/tokenExchange", schema.ActivityValue: tokenValue},
+			wantKept: true,
+		},
+		{
+			name:     "value as a JSON object is kept as its JSON text",
+			row:      std("m6", "BotMessageReceived", `{"type":"event","name":"startConversation","value":{"a":[1,2]},"conversationId":"c6"}`),
+			attrs:    map[string]any{schema.ActivityValue: `{"a":[1,2]}`, schema.ActivityName: "startConversation"},
+			wantKept: true,
+		},
+		{
+			name:     "topic action without conversation id is kept",
+			row:      std("f1", "TopicAction", `{"TopicName":"cr44e_MyAgent.topic.Greeting","TopicId":"t1","Kind":"HttpRequest","ActionId":"a1"}`),
+			attrs:    map[string]any{schema.TopicName: "cr44e_MyAgent.topic.Greeting", schema.TopicKind: "HttpRequest", schema.DimensionPrefix + "TopicId": "t1", schema.DimensionPrefix + "ActionId": "a1"},
+			absent:   []string{schema.ConversationID},
+			wantKept: true,
+		},
+		{
+			name:     "error log",
+			row:      std("f2", "OnErrorLog", `{"ErrorCode":"FlowActionException","ErrorMessage":"boom","conversationId":"c7"}`),
+			attrs:    map[string]any{schema.ErrorCode: "FlowActionException", schema.ErrorMessage: "boom", schema.ConversationID: "c7"},
+			wantKept: true,
+		},
+		{
+			name:     "custom event: type and name are its own properties",
+			row:      std("f3", "MyCustomEvent", `{"type":"audit","name":"x","conversationId":"c8"}`),
+			attrs:    map[string]any{schema.DimensionPrefix + "type": "audit", schema.DimensionPrefix + "name": "x"},
+			absent:   []string{schema.ActivityType, schema.ActivityName},
+			wantKept: true,
+		},
+		{
+			name:     "customDimensions returned as an object",
+			row:      []any{"2026-02-18T01:24:36.123Z", "BotMessageReceived", "m7", map[string]any{"type": "message", "conversationId": "c9", "text": "obj"}, "HR Agent", "2026-02-18T01:25:10Z"},
+			body:     "obj",
+			attrs:    map[string]any{schema.ConversationID: "c9"},
+			wantKept: true,
+		},
+		{
+			name:     "escapes and surrogate pairs in text",
+			row:      std("m8", "BotMessageReceived", `{"type":"message","conversationId":"c","text":"caf\u00e9 \ud83d\ude00 \"q\"\n"}`),
+			body:     "café 😀 \"q\"\n",
+			wantKept: true,
+		},
+		{name: "customDimensions not JSON", row: std("bad1", "BotMessageReceived", `{"type":"message",`)},
+		{name: "customDimensions trailing garbage", row: std("bad2", "BotMessageReceived", `{"conversationId":"c"} x`)},
+		{name: "message without conversation id", row: std("bad3", "BotMessageSend", `{"text":"hi"}`)},
+		{name: "unknown activity type", row: std("bad4", "BotMessageReceived", `{"type":"bogus","conversationId":"c"}`)},
+		{name: "itemId null", row: []any{"2026-02-18T01:24:36Z", "BotMessageReceived", nil, `{}`, "A", "2026-02-18T01:24:37Z"}},
+		{name: "timestamp not a datetime", row: []any{12345, "BotMessageReceived", "bad6", `{"conversationId":"c"}`, "A", "2026-02-18T01:24:37Z"}},
+		{name: "row shorter than the header", row: []any{"2026-02-18T01:24:36Z", "BotMessageReceived", "bad7"}},
+	}
+	var rows [][]any
+	for _, c := range cases {
+		rows = append(rows, c.row)
+	}
+	b, res := decodeBatch(t, response(t, standardColumns, rows))
+	if res.rows != len(cases) {
+		t.Fatalf("decoded %d rows, want %d", res.rows, len(cases))
+	}
+	got := recordsByID(b.logs)
+	kept := 0
+	for _, c := range cases {
+		id, _ := c.row[2].(string)
+		lr, ok := got[id]
+		if ok != c.wantKept || (!c.wantKept && id == "") {
+			if c.wantKept || ok {
+				t.Errorf("%s: kept = %v, want %v", c.name, ok, c.wantKept)
+			}
+			continue
+		}
+		if !c.wantKept {
+			continue
+		}
+		kept++
+		if lr.Body().AsString() != c.body {
+			t.Errorf("%s: body = %q, want %q", c.name, lr.Body().AsString(), c.body)
+		}
+		for k, want := range c.attrs {
+			v, ok := lr.Attributes().Get(k)
+			switch w := want.(type) {
+			case bool:
+				if !ok || v.Type() != pcommon.ValueTypeBool || v.Bool() != w {
+					t.Errorf("%s: %s = %v, want bool %v", c.name, k, v.AsRaw(), w)
+				}
+			case string:
+				if !ok || v.Str() != w {
+					t.Errorf("%s: %s = %q, want %q", c.name, k, v.AsString(), w)
+				}
+			}
+		}
+		for _, k := range c.absent {
+			if _, ok := lr.Attributes().Get(k); ok {
+				t.Errorf("%s: unexpected attribute %s", c.name, k)
+			}
+		}
+	}
+	if b.records != kept {
+		t.Errorf("records = %d, want %d", b.records, kept)
+	}
+	wantDrops := map[string]int{reasonBadDimensions: 2, reasonNoConversation: 1, reasonUnknownActivity: 1, reasonBadColumn: 3}
+	for reason, n := range wantDrops {
+		if b.drops[reason] != n {
+			t.Errorf("drops[%s] = %d, want %d", reason, b.drops[reason], n)
+		}
+	}
+	if len(b.malformed) != 7 {
+		t.Errorf("malformed rows to log = %d, want 7", len(b.malformed))
+	}
+	for _, m := range b.malformed {
+		if strings.Contains(m.detail, "eyJ0") || strings.Contains(m.detail, "hi") {
+			t.Errorf("malformed-row detail leaks a value: %q", m.detail)
+		}
+	}
+}
+
+func TestDecodeTimestampsAndResourcePerAgent(t *testing.T) {
+	rows := [][]any{
+		{"2026-02-18T01:24:36.1234567Z", "BotMessageReceived", "a1", `{"type":"message","conversationId":"c"}`, "HR Agent", "2026-02-18T01:25:10.4567891Z"},
+		{"2026-02-18T01:24:37Z", "BotMessageSend", "b1", `{"conversationId":"c"}`, "IT Agent", "2026-02-18T01:25:11Z"},
+		{"2026-02-18T01:24:38Z", "BotMessageSend", "a2", `{"conversationId":"c"}`, "HR Agent", "2026-02-18T01:25:12Z"},
+		{"2026-02-18T01:24:38Z", "BotMessageSend", "a2", `{"conversationId":"c"}`, "HR Agent", "2026-02-18T01:25:12Z"},
+	}
+	b, _ := decodeBatch(t, response(t, standardColumns, rows))
+	if n := b.logs.ResourceLogs().Len(); n != 2 {
+		t.Fatalf("resource logs = %d, want one per agent (2)", n)
+	}
+	for i := 0; i < 2; i++ {
+		rl := b.logs.ResourceLogs().At(i)
+		agent, _ := rl.Resource().Attributes().Get(schema.AgentName)
+		want := map[string]int{"HR Agent": 2, "IT Agent": 1}[agent.Str()]
+		if n := rl.ScopeLogs().At(0).LogRecords().Len(); n != want {
+			t.Errorf("agent %q has %d records, want %d", agent.Str(), n, want)
+		}
+	}
+	lr := recordsByID(b.logs)["a1"]
+	if got, want := lr.Timestamp().AsTime(), time.Date(2026, 2, 18, 1, 24, 36, 123456700, time.UTC); !got.Equal(want) {
+		t.Errorf("timestamp = %v, want %v", got, want)
+	}
+	if got, want := lr.ObservedTimestamp().AsTime(), time.Date(2026, 2, 18, 1, 25, 10, 456789100, time.UTC); !got.Equal(want) {
+		t.Errorf("observed timestamp = %v, want %v", got, want)
+	}
+	if b.drops[reasonDuplicate] != 1 {
+		t.Errorf("duplicate item id in one response dropped %d times, want 1", b.drops[reasonDuplicate])
+	}
+}
+
+func TestDecodeMapsColumnsByName(t *testing.T) {
+	cols := []string{colIngest, "extra", colItemID, colRoleInstance, colDimensions, colName, colTimestamp}
+	rows := [][]any{{"2026-02-18T01:25:10Z", 42, "x1", "HR Agent", `{"conversationId":"c","text":"hi"}`, "BotMessageSend", "2026-02-18T01:24:36Z"}}
+	b, _ := decodeBatch(t, response(t, cols, rows))
+	lr, ok := recordsByID(b.logs)["x1"]
+	if !ok || lr.Body().Str() != "hi" {
+		t.Fatalf("row with reordered columns not decoded: %v", b.malformed)
+	}
+}
+
+func TestDecodeResponseShapes(t *testing.T) {
+	good := response(t, standardColumns, [][]any{std("a", "BotMessageSend", `{"conversationId":"c"}`)})
+	cases := []struct {
+		name    string
+		body    string
+		wantErr string
+		partial bool
+		rows    int
+	}{
+		{name: "ordinary", body: good, rows: 1},
+		{name: "unknown top-level key first", body: `{"stats":{"x":[1,{"y":"]"}]},` + good[1:], rows: 1},
+		{name: "partial error after tables", body: good[:len(good)-1] + `,"error":{"message":"A partial error","code":"PartialError","correlationId":"c-1","innererror":{"code":"-2133196797"}}}`, rows: 1, partial: true},
+		{name: "no rows", body: response(t, standardColumns, [][]any{}), rows: 0},
+		{name: "truncated", body: good[:len(good)/2], wantErr: "invalid JSON"},
+		{name: "not JSON", body: `<html>Bad gateway</html>`, wantErr: "invalid JSON"},
+		{name: "missing column", body: response(t, standardColumns[:5], nil), wantErr: `lacks column "ingest"`},
+		{name: "no tables", body: `{}`, wantErr: "no tables"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			res, err := decodeResponse(strings.NewReader(c.body), func(*resultRow) error { n++; return nil })
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != c.rows || res.rows != c.rows {
+				t.Fatalf("rows = %d/%d, want %d", n, res.rows, c.rows)
+			}
+			if (res.partial != nil) != c.partial {
+				t.Fatalf("partial = %v, want %v", res.partial, c.partial)
+			}
+			if c.partial && !strings.Contains(res.partial.String(), "PartialError") {
+				t.Fatalf("partial error text %q", res.partial.String())
+			}
+		})
+	}
+}
+
+// oneByteReader forces every buffer boundary the scanner can meet.
+type oneByteReader struct{ s string }
+
+func (r *oneByteReader) Read(p []byte) (int, error) {
+	if r.s == "" {
+		return 0, io.EOF
+	}
+	p[0] = r.s[0]
+	r.s = r.s[1:]
+	return 1, nil
+}
+
+func TestDecodeAcrossReadBoundaries(t *testing.T) {
+	body := response(t, standardColumns, [][]any{
+		std("a", "BotMessageReceived", `{"type":"message","conversationId":"c","text":"caf\u00e9 \ud83d\ude00 \\ \"x\""}`),
+		std("b", "BotMessageSend", `{"conversationId":"c","value":{"k":["]","}"]}}`),
+	})
+	var texts []string
+	b := newBatch(testAppID, func(string) bool { return false })
+	_, err := decodeResponse(&oneByteReader{body}, func(r *resultRow) error { b.add(r); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		lr, ok := recordsByID(b.logs)[id]
+		if !ok {
+			t.Fatalf("row %s lost: %v", id, b.malformed)
+		}
+		texts = append(texts, lr.Body().AsString())
+	}
+	if texts[0] != `café 😀 \ "x"` {
+		t.Fatalf("text = %q", texts[0])
+	}
+}
+
+// FuzzScannerString checks string unescaping against encoding/json.
+func FuzzScannerString(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"uote`, "back\\slash", "nl\n\t", "é😀", "\u2028", "\x01ctl", "\xff\xfe"} {
+		b, _ := json.Marshal(s)
+		f.Add(string(b))
+	}
+	f.Add(`"\ud83d\ude00 \u00e9 \/"`)
+	f.Add(`"\ud83d x"`)
+	f.Fuzz(func(t *testing.T, lit string) {
+		var want string
+		if json.Unmarshal([]byte(lit), &want) != nil {
+			return
+		}
+		var s scanner
+		s.resetBytes([]byte(lit))
+		got, err := s.appendString(nil)
+		if err != nil {
+			t.Fatalf("%q: %v", lit, err)
+		}
+		if string(got) != want {
+			t.Fatalf("%q: got %q, want %q", lit, got, want)
+		}
+	})
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

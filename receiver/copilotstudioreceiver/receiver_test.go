@@ -1,0 +1,486 @@
+package copilotstudioreceiver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeentra"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+)
+
+var ctx = context.Background()
+
+func TestClientSecretFlowOverHTTPSAndBearerChecked(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 5, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	r := h.start()
+	r.poll(ctx)
+
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+	if h.entra.TokenRequests() == 0 {
+		t.Fatal("no token was requested from the Entra stand-in")
+	}
+	for _, req := range h.ai.Requests() {
+		if req.Status != 200 {
+			t.Fatalf("query answered %d: the stand-in did not accept the bearer token", req.Status)
+		}
+	}
+	rec := h.sink.records()[0]
+	if v, _ := rec.resource.Get(schema.AppInsightsAppID); v.Str() != testAppID {
+		t.Errorf("resource app id = %q", v.Str())
+	}
+	if v, _ := rec.resource.Get(schema.AgentName); v.Str() != "HR Agent" {
+		t.Errorf("resource agent = %q", v.Str())
+	}
+	if got := h.counter("polls", "outcome", outcomeSuccess); got != 1 {
+		t.Errorf("successful polls = %d, want 1", got)
+	}
+	if got := h.counter("rows_received", "", ""); got != 5 {
+		t.Errorf("rows received = %d, want 5", got)
+	}
+}
+
+func TestTokenEndpointUntrustedWithoutCAFile(t *testing.T) {
+	h := newHarness(t)
+	h.ai.AddRows(spread("a", 2, t0.Add(-time.Hour))...)
+	h.cfg.TLS = configtls.ClientConfig{}
+	r := h.start()
+	r.poll(ctx)
+	if n := len(h.sink.records()); n != 0 {
+		t.Fatalf("%d records delivered over an untrusted TLS connection", n)
+	}
+	if got := h.counter("polls", "outcome", outcomeAuth); got != 1 {
+		t.Fatalf("auth_error polls = %d, want 1", got)
+	}
+}
+
+func TestRestartResumesFromStoredCursor(t *testing.T) {
+	h := newHarness(t)
+	first := spread("a", 10, t0.Add(-2*time.Hour))
+	// Inside the overlap of the first cursor (t0-3m): fetched again after
+	// the restart and recognised by the item ids stored with the cursor.
+	inOverlap := userMessage("overlap-1", t0.Add(-3*time.Minute-20*time.Second), "conv-o", "again?")
+	first = append(first, inOverlap)
+	h.ai.AddRows(first...)
+
+	r1 := h.start()
+	r1.poll(ctx)
+	cursor := r1.state.Cursor
+	if want := t0.Add(-h.cfg.IngestionDelay); !cursor.Equal(want) {
+		t.Fatalf("cursor after first poll = %v, want %v", cursor, want)
+	}
+	if err := r1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	second := spread("b", 10, t0.Add(time.Minute))
+	late := userMessage("late-1", cursor.Add(-30*time.Second), "conv-l", "I arrived late")
+	h.ai.AddRows(append(second, late)...)
+	h.ai.Advance(20 * time.Minute)
+	before := h.ai.RequestCount()
+
+	r2 := h.start()
+	if !r2.state.Cursor.Equal(cursor) {
+		t.Fatalf("restarted receiver resumed at %v, want %v", r2.state.Cursor, cursor)
+	}
+	r2.poll(ctx)
+
+	wantEachOnce(t, h.sink.itemIDs(), first, second, []fakeappinsights.Row{late})
+	q := h.ai.Requests()[before].Query
+	if !strings.Contains(q, kqlTime(cursor.Add(-h.cfg.Overlap))) {
+		t.Errorf("first query after restart does not start at cursor - overlap:\n%s", q)
+	}
+	if got := h.counter("rows_dropped", "reason", reasonDuplicate); got != 1 {
+		t.Errorf("duplicates dropped after restart = %d, want 1 (the overlap row)", got)
+	}
+}
+
+func TestLateRowInsideOverlapDeliveredOnce(t *testing.T) {
+	h := newHarness(t)
+	early := []fakeappinsights.Row{
+		userMessage("a", t0.Add(-3*time.Minute-40*time.Second), "conv-1", "first"),
+		userMessage("b", t0.Add(-10*time.Minute), "conv-1", "second"),
+	}
+	h.ai.AddRows(early...)
+	r := h.start()
+	r.poll(ctx)
+
+	// Ingested before the cursor (t0-3m) but only visible now.
+	late := userMessage("late", t0.Add(-3*time.Minute-10*time.Second), "conv-1", "late")
+	h.ai.AddRows(late)
+	h.ai.Advance(10 * time.Minute)
+	r.poll(ctx)
+
+	wantEachOnce(t, h.sink.itemIDs(), early, []fakeappinsights.Row{late})
+	if got := h.counter("rows_dropped", "reason", reasonDuplicate); got != 1 {
+		t.Errorf("duplicates dropped = %d, want 1 (row a, fetched again by the overlap)", got)
+	}
+}
+
+func TestWindowOverMaxRowsSplitAndFullyDelivered(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.MaxRowsPerQuery = 10
+	rows := spread("a", 35, t0.Add(-time.Hour))
+	// Four rows share one ingestion instant that straddles a cut.
+	same := t0.Add(-time.Hour + 9*time.Second)
+	for i := range 4 {
+		rows = append(rows, userMessage(fmt.Sprintf("same-%d", i), same, "conv-s", "x"))
+	}
+	h.ai.AddRows(rows...)
+	r := h.start()
+	r.poll(ctx)
+
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+	overflowed := false
+	for _, req := range h.ai.Requests() {
+		if req.Rows > h.cfg.MaxRowsPerQuery+1 {
+			t.Fatalf("a query returned %d rows: take is not max_rows_per_query+1", req.Rows)
+		}
+		overflowed = overflowed || req.Rows == h.cfg.MaxRowsPerQuery+1
+	}
+	if !overflowed {
+		t.Fatal("no query overflowed: the window was never split")
+	}
+	if got := h.counter("polls", "outcome", outcomeSuccess); got != 1 {
+		t.Errorf("successful polls = %d, want 1", got)
+	}
+}
+
+func TestMoreRowsInOneInstantThanMaxRowsStillDelivered(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.MaxRowsPerQuery = 3
+	var rows []fakeappinsights.Row
+	for i := range 5 {
+		rows = append(rows, userMessage(fmt.Sprintf("same-%d", i), t0.Add(-time.Hour), "conv-s", "x"))
+	}
+	rows = append(rows, spread("after", 2, t0.Add(-30*time.Minute))...)
+	h.ai.AddRows(rows...)
+	r := h.start()
+	r.poll(ctx)
+
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+	if h.logs.FilterMessageSnippet("share one ingestion time").Len() == 0 {
+		t.Error("no warning about rows sharing one ingestion time")
+	}
+}
+
+func TestThrottleRetryAfterHonoured(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 3, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.ai.InjectFault(1, fakeappinsights.Fault{Kind: fakeappinsights.Throttle, RetryAfter: 7 * time.Second})
+	r := h.start()
+	r.poll(ctx)
+
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+	if s := h.sleepsSoFar(); len(s) != 1 || s[0] != 7*time.Second {
+		t.Fatalf("waits = %v, want [7s] from Retry-After", s)
+	}
+}
+
+func TestServerErrorsRetriedWithBackoff(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 3, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.ai.InjectFault(1, fakeappinsights.Fault{Kind: fakeappinsights.InternalError})
+	h.ai.InjectFault(1, fakeappinsights.Fault{Kind: fakeappinsights.GatewayTimeout})
+	h.ai.InjectFault(1, fakeappinsights.Fault{Kind: fakeappinsights.Unavailable})
+	r := h.start()
+	r.poll(ctx)
+
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second}
+	if s := h.sleepsSoFar(); fmt.Sprint(s) != fmt.Sprint(want) {
+		t.Fatalf("waits = %v, want %v", s, want)
+	}
+}
+
+func TestRetriesExhaustedKeepCursorForNextPoll(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 3, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.ai.InjectFault(maxQueryAttempts, fakeappinsights.Fault{Kind: fakeappinsights.InternalError})
+	r := h.start()
+	r.poll(ctx)
+	if n := len(h.sink.records()); n != 0 || !r.state.Cursor.IsZero() {
+		t.Fatalf("after failed poll: %d records, cursor %v; want none and no cursor", n, r.state.Cursor)
+	}
+	if got := h.counter("polls", "outcome", outcomeQuery); got != 1 {
+		t.Fatalf("query_error polls = %d, want 1", got)
+	}
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+}
+
+func TestPartialResultIsNotTakenAsComplete(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 8, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.ai.InjectFault(maxQueryAttempts, fakeappinsights.Fault{Kind: fakeappinsights.PartialResult})
+	r := h.start()
+	r.poll(ctx)
+
+	if n := len(h.sink.records()); n != 0 {
+		t.Fatalf("%d records of a partial result delivered", n)
+	}
+	if !r.state.Cursor.IsZero() {
+		t.Fatalf("cursor moved to %v on a partial result", r.state.Cursor)
+	}
+	if got := h.counter("polls", "outcome", outcomePartial); got != 1 {
+		t.Fatalf("partial_result polls = %d, want 1", got)
+	}
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+}
+
+func TestPartialResultRetriedWithinPoll(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 8, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.ai.InjectFault(1, fakeappinsights.Fault{Kind: fakeappinsights.PartialResult})
+	r := h.start()
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+	if h.sink.calls != 1 {
+		t.Fatalf("consumer called %d times, want once (the partial answer must not be delivered)", h.sink.calls)
+	}
+}
+
+func TestMalformedJSONBodyRetried(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 6, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.ai.InjectFault(1, fakeappinsights.Fault{Kind: fakeappinsights.MalformedJSON})
+	r := h.start()
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+	retries := h.logs.FilterMessageSnippet("retrying").Filter(func(e observer.LoggedEntry) bool {
+		return strings.Contains(entryText(e), "unreadable query response")
+	})
+	if retries.Len() != 1 {
+		t.Error("the malformed body was not reported as unreadable before the retry")
+	}
+}
+
+func TestAuthFailureNamesCredentialNotSecret(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 2, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.entra.FailNext(1, fakeentra.InvalidSecret)
+	r := h.start()
+	r.poll(ctx)
+
+	if n := len(h.sink.records()); n != 0 {
+		t.Fatalf("%d records delivered without a token", n)
+	}
+	if got := h.counter("polls", "outcome", outcomeAuth); got != 1 {
+		t.Fatalf("auth_error polls = %d, want 1", got)
+	}
+	errs := h.logs.FilterMessageSnippet("authentication failed").All()
+	if len(errs) != 1 {
+		t.Fatalf("want one authentication error log, got %d", len(errs))
+	}
+	text := entryText(errs[0])
+	for _, want := range []string{"client_secret", testTenant, testClientID, "AADSTS7000215", "Value (not its Secret ID)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("auth error lacks %q:\n%s", want, text)
+		}
+	}
+	assertSecretAbsent(t, h.logs, testSecret)
+
+	// Retried at the next poll.
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+}
+
+func TestWrongSecretNeverLogged(t *testing.T) {
+	h := newHarness(t)
+	const wrong = "Wr0ng~secret.value-ALSO-PRIVATE"
+	h.cfg.Auth.ClientSecret = configopaque.String(wrong)
+	h.ai.AddRows(spread("a", 2, t0.Add(-time.Hour))...)
+	r := h.start()
+	r.poll(ctx)
+	if got := h.counter("polls", "outcome", outcomeAuth); got != 1 {
+		t.Fatalf("auth_error polls = %d, want 1", got)
+	}
+	assertSecretAbsent(t, h.logs, wrong)
+	if s := fmt.Sprintf("%+v", h.cfg); strings.Contains(s, wrong) {
+		t.Fatal("the secret is printed with the config")
+	}
+}
+
+func TestRejectedAPIKeyExplainsPermissionsAndWarnsDeprecated(t *testing.T) {
+	h := newHarness(t)
+	const key = "legacy-api-key-0123456789abcdef"
+	h.cfg.Auth = AuthConfig{Type: authAPIKey, APIKey: configopaque.String(key)}
+	h.ai.AddRows(spread("a", 2, t0.Add(-time.Hour))...)
+	r := h.start()
+	if h.logs.FilterMessageSnippet("deprecated").Len() != 1 {
+		t.Error("no deprecation warning for api_key")
+	}
+	r.poll(ctx)
+	errs := h.logs.FilterMessageSnippet("authentication failed").All()
+	if len(errs) != 1 || !strings.Contains(entryText(errs[0]), "Data.Read") || !strings.Contains(entryText(errs[0]), "403") {
+		t.Fatalf("want one error naming 403 and the Data.Read permission, got %v", errs)
+	}
+	assertSecretAbsent(t, h.logs, key)
+}
+
+func TestConsumerErrorKeepsCursor(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 4, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.sink.refuseNext(1)
+	r := h.start()
+	r.poll(ctx)
+
+	if got := h.counter("polls", "outcome", outcomeConsumer); got != 1 {
+		t.Fatalf("consumer_error polls = %d, want 1", got)
+	}
+	if !r.state.Cursor.IsZero() {
+		t.Fatalf("cursor moved to %v although the consumer refused the window", r.state.Cursor)
+	}
+	if cp := h.storedCheckpoint(r); cp != nil {
+		t.Fatalf("a cursor was stored although the consumer refused the window: %+v", cp)
+	}
+	h.ai.Advance(10 * time.Minute)
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+	if cp := h.storedCheckpoint(r); cp == nil || !cp.Cursor.Equal(h.ai.Now().Add(-h.cfg.IngestionDelay)) {
+		t.Fatalf("stored cursor after delivery = %+v", cp)
+	}
+}
+
+func TestUnreadableStoredCursorStartsFromInitialLookback(t *testing.T) {
+	h := newHarness(t)
+	client := h.storageClient()
+	if err := client.Set(ctx, storageKey(testAppID), []byte(`{"version":1,"cursor":"not a time"`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.Close(ctx)
+	rows := spread("a", 3, t0.Add(-23*time.Hour))
+	h.ai.AddRows(rows...)
+
+	r := h.start()
+	if got := h.counter("state_resets", "", ""); got != 1 {
+		t.Fatalf("state resets = %d, want 1", got)
+	}
+	if h.logs.FilterMessageSnippet("cannot resume from the stored cursor").Len() != 1 {
+		t.Fatal("the unreadable cursor was not logged")
+	}
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+}
+
+func TestStalledQueryEndsWhenPollIsCancelled(t *testing.T) {
+	h := newHarness(t)
+	h.ai.AddRows(spread("a", 2, t0.Add(-time.Hour))...)
+	h.ai.InjectFault(1, fakeappinsights.Fault{Kind: fakeappinsights.Stall})
+	r := h.start()
+	pollCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.poll(pollCtx); close(done) }()
+	waitFor(t, func() bool { return h.ai.RequestCount() == 1 })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // failure guard only
+		t.Fatal("poll did not end after cancellation")
+	}
+	if len(h.sink.records()) != 0 || !r.state.Cursor.IsZero() {
+		t.Fatal("a cancelled poll delivered rows or moved the cursor")
+	}
+}
+
+func TestStartPollsInBackgroundAndShutdownStops(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 3, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	r, err := newLogsReceiver(h.cfg, receiverSettings(t), h.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.now = h.ai.Now
+	if err := r.Start(ctx, h.host); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(h.sink.records()) == 3 })
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+}
+
+func TestAgentFilterWithQuotedName(t *testing.T) {
+	h := newHarness(t)
+	odd := `Ops "Night" Agent\1`
+	keep := userMessage("keep", t0.Add(-time.Hour), "c1", "x")
+	keep.RoleInstance = odd
+	other := userMessage("other", t0.Add(-time.Hour), "c2", "y")
+	h.ai.AddRows(keep, other)
+	h.cfg.Agents = []string{odd}
+	r := h.start()
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), []fakeappinsights.Row{keep})
+}
+
+// storageClient opens the client the receiver uses, on the same extension.
+func (h *harness) storageClient() storage.Client {
+	h.t.Helper()
+	ext := h.host.exts[*h.cfg.StorageID].(storage.Extension)
+	c, err := ext.GetClient(ctx, component.KindReceiver, component.MustNewID("copilotstudio"), "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+func (h *harness) storedCheckpoint(r *logsReceiver) *checkpoint {
+	h.t.Helper()
+	cp, err := loadCheckpoint(ctx, r.storage, testAppID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return cp
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // failure guard only
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// entryText is a log entry's message and fields as text.
+func entryText(e observer.LoggedEntry) string {
+	var b strings.Builder
+	b.WriteString(e.Message)
+	for k, v := range e.ContextMap() {
+		fmt.Fprintf(&b, " %s=%v", k, v)
+	}
+	return b.String()
+}
+
+func assertSecretAbsent(t *testing.T, logs *observer.ObservedLogs, secret string) {
+	t.Helper()
+	for _, e := range logs.All() {
+		if strings.Contains(entryText(e), secret) {
+			t.Fatalf("secret found in log entry: %q", e.Message)
+		}
+	}
+}
