@@ -22,3 +22,16 @@ const (
 	OutcomeResponseOnly = "response_only"
 	OutcomeFailed       = "failed"
 )
+
+// The event name and further attributes of a turn record in the otlp format.
+// The record also carries the row keys ChannelID, Locale and UserID of its
+// request.
+const (
+	TurnEventName         = "copilotstudio.turn"                       // event.name of a turn record
+	TurnRequestActivityID = "copilotstudio.turn.request.activity_id"   // the user message's activity id
+	TurnResponseIDs       = "copilotstudio.turn.response.activity_ids" // slice, parallel to TurnResponse
+	TurnErrorCodes        = "copilotstudio.turn.error_codes"           // slice: OnErrorLog codes
+	TurnDurationMS        = "copilotstudio.turn.duration_ms"           // int: first row to last row, event time
+	TurnFirstReplyMS      = "copilotstudio.turn.first_reply_ms"        // int: request to first reply, event time
+	TurnTrigger           = "copilotstudio.turn.trigger"               // complete, timeout, evicted, shutdown
+)

@@ -1,0 +1,171 @@
+package activitypairprocessor
+
+import "slices"
+
+// conversation holds the buffered rows of one conversation and what is
+// remembered of the turns it already emitted.
+type conversation struct {
+	id      string
+	res     *resource
+	channel string
+	locale  string
+	rows    []row // buffered, ordered by (event time, item id)
+
+	nextIndex int // {n} of its next emitted turn
+	// emittedAsks are the activity ids of the requests (and events) of its
+	// latest emitted turns: a reply to one of them that comes late becomes a
+	// turn of its own instead of joining a later turn by mistake.
+	emittedAsks  []string
+	lastObserved int64 // latest ingestion time of its rows
+	lastArrival  int64 // wall clock, Unix nanoseconds, of its latest new row
+
+	openTurns int
+	deadline  int64 // ingestion time at which its first open turn is complete
+	heapIndex int   // position in state.deadlines, -1 when absent
+
+	// idle list, least recently active first; only conversations with rows
+	idlePrev, idleNext *conversation
+
+	touched   bool // rows added in the current call
+	inBatch   bool // selected for emission in the current call
+	journaled bool // in state.journal.convs
+	take      int  // turns selected for emission in the current call
+	due       int  // of which complete on their own; the rest by the batch's trigger
+}
+
+// maxEmittedAsks bounds conversation.emittedAsks.
+const maxEmittedAsks = 16
+
+// insert adds r in order. Rows mostly arrive in order, so the search from
+// the end is short.
+func (c *conversation) insert(r row) {
+	i := len(c.rows)
+	for i > 0 && r.before(&c.rows[i-1]) {
+		i--
+	}
+	c.rows = slices.Insert(c.rows, i, r)
+}
+
+func (c *conversation) emittedAsk(id string) bool {
+	return slices.Contains(c.emittedAsks, id)
+}
+
+func (c *conversation) rememberAsk(id string) {
+	if id == "" || c.emittedAsk(id) {
+		return
+	}
+	if len(c.emittedAsks) == maxEmittedAsks {
+		copy(c.emittedAsks, c.emittedAsks[1:])
+		c.emittedAsks = c.emittedAsks[:maxEmittedAsks-1]
+	}
+	c.emittedAsks = append(c.emittedAsks, id)
+}
+
+// turnPlan is one turn the buffered rows of a conversation make.
+type turnPlan struct {
+	rows    []int32 // indices into conversation.rows, in order
+	request int32   // index of the user message, -1 for none
+	start   int64   // event time of its first chronological row
+	last    int64   // latest event time of its rows
+	// orphanOf is set on a turn of late replies to an ask emitted earlier:
+	// nothing more can join that turn, so it is complete at once.
+	orphanOf string
+}
+
+// planner splits a conversation's rows into turns. It is a pure function of
+// the buffered rows (and the asks already emitted), so the result does not
+// depend on the order the rows arrived in. Its buffers are reused.
+type planner struct {
+	turnOf []int32
+	asks   []int32 // indices of request and event rows
+	flat   []int32
+	counts []int32
+	plans  []turnPlan
+	// chronological is how many plans are chronological; orphans follow.
+	chronological int
+}
+
+// plan fills p.plans for c. Rows are cut into turns at each user message;
+// rows before the first one make a turn without a request (a greeting, or
+// rows of a turn emitted earlier that came late). A reply with a reply-to
+// id joins the turn holding that activity; without one, or when the id is
+// not known, it joins by time like any other row.
+func (p *planner) plan(c *conversation) {
+	n := len(c.rows)
+	p.turnOf = p.turnOf[:0]
+	p.asks = p.asks[:0]
+	p.plans = p.plans[:0]
+	cur := int32(-1)
+	for i := range c.rows {
+		r := &c.rows[i]
+		if r.kind == kindRequest || cur < 0 {
+			req := int32(-1)
+			if r.kind == kindRequest {
+				req = int32(i)
+			}
+			p.plans = append(p.plans, turnPlan{request: req, start: r.at})
+			cur = int32(len(p.plans) - 1)
+		}
+		if r.kind == kindRequest || r.kind == kindEvent {
+			p.asks = append(p.asks, int32(i))
+		}
+		p.turnOf = append(p.turnOf, cur)
+	}
+	p.chronological = len(p.plans)
+
+	for i := range c.rows {
+		r := &c.rows[i]
+		if r.kind != kindReply || r.replyTo == "" {
+			continue
+		}
+		if t := p.turnOfAsk(c, r.replyTo); t >= 0 {
+			p.turnOf[i] = t
+		} else if c.emittedAsk(r.replyTo) {
+			p.turnOf[i] = p.orphanTurn(c, r.replyTo)
+		}
+	}
+
+	// Counting sort of row indices by turn: each plan's rows are a slice of flat.
+	counts := slices.Grow(p.counts[:0], len(p.plans)+1)[:len(p.plans)+1]
+	clear(counts)
+	p.counts = counts
+	for _, t := range p.turnOf {
+		counts[t+1]++
+	}
+	for t := 1; t < len(counts); t++ {
+		counts[t] += counts[t-1]
+	}
+	p.flat = slices.Grow(p.flat[:0], n)[:n]
+	for t := range p.plans {
+		p.plans[t].rows = p.flat[counts[t]:counts[t]:counts[t+1]]
+	}
+	for i, t := range p.turnOf {
+		pl := &p.plans[t]
+		if len(pl.rows) == 0 && pl.orphanOf != "" {
+			pl.start = c.rows[i].at
+		}
+		pl.rows = append(pl.rows, int32(i))
+		pl.last = max(pl.last, c.rows[i].at)
+	}
+}
+
+func (p *planner) turnOfAsk(c *conversation, activity string) int32 {
+	for _, i := range p.asks {
+		if c.rows[i].activity == activity {
+			return p.turnOf[i]
+		}
+	}
+	return -1
+}
+
+// orphanTurn returns the turn collecting the late replies to activity, an
+// ask emitted before, creating it at the first.
+func (p *planner) orphanTurn(c *conversation, activity string) int32 {
+	for t := p.chronological; t < len(p.plans); t++ {
+		if p.plans[t].orphanOf == activity {
+			return int32(t)
+		}
+	}
+	p.plans = append(p.plans, turnPlan{request: -1, orphanOf: activity})
+	return int32(len(p.plans) - 1)
+}

@@ -1,0 +1,369 @@
+package activitypairprocessor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadata"
+)
+
+// turn is one turn being emitted: a view of its conversation's rows.
+type turn struct {
+	conv    *conversation
+	rows    []int32 // into conv.rows, in event-time order
+	request *row    // nil for a turn without a user message
+	index   int
+	id      string
+	at      int64 // the request's event time; else the first reply's; else the first row's
+	outcome outcome
+	trigger trigger
+}
+
+func (t *turn) row(i int) *row { return &t.conv.rows[t.rows[i]] }
+
+var outcomeNames = [outcomeCount]string{schema.OutcomePaired, schema.OutcomeRequestOnly, schema.OutcomeResponseOnly, schema.OutcomeFailed}
+
+// describe fills the derived fields of t from its rows.
+func (t *turn) describe() {
+	var firstReply, first *row
+	failed := false
+	for i := range t.rows {
+		r := t.row(i)
+		if first == nil {
+			first = r
+		}
+		switch r.kind {
+		case kindReply:
+			if firstReply == nil {
+				firstReply = r
+			}
+		case kindError:
+			failed = true
+		}
+	}
+	opening := first
+	switch {
+	case t.request != nil:
+		opening = t.request
+	case firstReply != nil:
+		opening = firstReply
+	}
+	t.at = opening.at
+	t.id = turnID(t.conv.id, opening.item)
+	switch {
+	case failed:
+		t.outcome = outcomeFailed
+	case t.request == nil:
+		t.outcome = outcomeResponseOnly
+	case firstReply == nil:
+		t.outcome = outcomeRequestOnly
+	default:
+		t.outcome = outcomePaired
+	}
+}
+
+// turnID is the same for the same conversation and opening row on every
+// run, whatever order or batches the rows came in.
+func turnID(conversation, openingItem string) string {
+	h := sha256.New()
+	h.Write([]byte(conversation))
+	h.Write([]byte{0})
+	h.Write([]byte(openingItem))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// build turns the selected turns of b into log records, one resource per
+// turn, and records in b what commit must remove.
+func (s *state) build(b *batch, enc encoder, now int64) plog.Logs {
+	ld := plog.NewLogs()
+	p := &s.planner
+	for _, c := range b.convs {
+		p.plan(c)
+		from := len(b.indices)
+		turns := 0
+		emit := func(k int, trig trigger) {
+			pl := &p.plans[k]
+			if len(pl.rows) == 0 {
+				return
+			}
+			t := turn{conv: c, rows: pl.rows, index: c.nextIndex + turns, trigger: trig}
+			if pl.request >= 0 {
+				t.request = &c.rows[pl.request]
+			}
+			t.describe()
+			enc.encode(newTurnRecord(ld, c, t.at, now), &t)
+			b.indices = append(b.indices, pl.rows...)
+			b.counts[t.outcome][trig]++
+			turns++
+		}
+		for k := 0; k < min(c.take, p.chronological); k++ {
+			trig := triggerComplete
+			if k >= c.due {
+				trig = b.trigger
+			}
+			emit(k, trig)
+		}
+		for k := p.chronological; k < len(p.plans); k++ {
+			emit(k, triggerComplete)
+		}
+		b.spans = append(b.spans, removal{conv: c, from: from, to: len(b.indices), turns: turns})
+	}
+	return ld
+}
+
+// newTurnRecord adds a resource for one turn (the source resource and the
+// conversation id, so that a Kafka exporter partitioning by resource keeps a
+// conversation in one partition) and returns its one log record.
+func newTurnRecord(ld plog.Logs, c *conversation, at, now int64) plog.LogRecord {
+	rl := ld.ResourceLogs().AppendEmpty()
+	attrs := rl.Resource().Attributes()
+	attrs.EnsureCapacity(c.res.attrs.Len() + 1)
+	c.res.attrs.CopyTo(attrs)
+	attrs.PutStr(schema.ConversationID, c.id)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	rec := sl.LogRecords().AppendEmpty()
+	rec.SetTimestamp(pcommon.Timestamp(at))
+	rec.SetObservedTimestamp(pcommon.Timestamp(now))
+	return rec
+}
+
+// encoder writes one turn into its log record.
+type encoder interface {
+	encode(rec plog.LogRecord, t *turn)
+}
+
+func newEncoder(cfg *Config) encoder {
+	if cfg.Format == formatOTLP {
+		return &otlpEncoder{}
+	}
+	return &aktoEncoder{accountID: cfg.AktoAccountID, vxlanID: cfg.AktoVxlanID}
+}
+
+// putTurnKeys puts the attributes every turn record carries, in either format.
+func putTurnKeys(attrs pcommon.Map, t *turn) {
+	attrs.PutStr(schema.TurnID, t.id)
+	ids := attrs.PutEmptySlice(schema.TurnItemIDs)
+	ids.EnsureCapacity(len(t.rows))
+	for i := range t.rows {
+		ids.AppendEmpty().SetStr(t.row(i).item)
+	}
+}
+
+// aktoEncoder writes the Akto traffic record as JSON bytes in the body.
+type aktoEncoder struct {
+	accountID, vxlanID string
+	buf, inner         []byte
+}
+
+const aktoIPPlaceholder = "0.0.0.0"
+
+func (e *aktoEncoder) encode(rec plog.LogRecord, t *turn) {
+	putTurnKeys(rec.Attributes(), t)
+	b := e.record(e.buf[:0], t)
+	e.buf = b
+	rec.Body().SetEmptyBytes().FromRaw(b)
+}
+
+// record appends the Akto traffic record of t. Every field is a JSON
+// string; headers, payloads and tag are JSON objects serialised into strings.
+func (e *aktoEncoder) record(b []byte, t *turn) []byte {
+	c := t.conv
+	b = append(b, `{"path":`...)
+	b = appendJSONString(b, "/copilot/conversation/"+url.PathEscape(c.id)+"/message/"+strconv.Itoa(t.index))
+	b = append(b, `,"method":"POST","requestHeaders":`...)
+	b = appendJSONString(b, c.res.aktoHeaders)
+	b = append(b, `,"responseHeaders":"{\"content-type\":\"application/json\"}","requestPayload":`...)
+	e.inner = e.requestPayload(e.inner[:0], t)
+	b = appendJSONBytes(b, e.inner)
+	b = append(b, `,"responsePayload":`...)
+	e.inner = e.responsePayload(e.inner[:0], t)
+	b = appendJSONBytes(b, e.inner)
+	b = append(b, `,"ip":"`+aktoIPPlaceholder+`","time":"`...)
+	b = strconv.AppendInt(b, t.at/int64(time.Second), 10)
+	b = append(b, `","statusCode":"`...)
+	if t.outcome == outcomeFailed {
+		b = append(b, "500"...)
+	} else {
+		b = append(b, "200"...)
+	}
+	b = append(b, `","type":"HTTP/1.1","status":"OK","akto_account_id":`...)
+	b = appendJSONString(b, e.accountID)
+	b = append(b, `,"akto_vxlan_id":`...)
+	b = appendJSONString(b, e.vxlanID)
+	b = append(b, `,"is_pending":"false","source":"MIRRORING","tag":`...)
+	e.inner = e.tag(e.inner[:0], t)
+	b = appendJSONBytes(b, e.inner)
+	return append(b, '}')
+}
+
+// requestPayload is the user's message; empty for a turn without one.
+func (e *aktoEncoder) requestPayload(b []byte, t *turn) []byte {
+	r := t.request
+	if r == nil {
+		return b
+	}
+	b = append(b, `{"text":`...)
+	b = appendJSONString(b, r.text)
+	b = append(b, `,"activityId":`...)
+	b = appendJSONString(b, r.activity)
+	if t.conv.channel != "" {
+		b = append(b, `,"channelId":`...)
+		b = appendJSONString(b, t.conv.channel)
+	}
+	if t.conv.locale != "" {
+		b = append(b, `,"locale":`...)
+		b = appendJSONString(b, t.conv.locale)
+	}
+	if r.detail != "" {
+		b = append(b, `,"userId":`...)
+		b = appendJSONString(b, r.detail)
+	}
+	return append(b, '}')
+}
+
+// responsePayload is the agent's replies, joined and one by one; empty for
+// a turn without any.
+func (e *aktoEncoder) responsePayload(b []byte, t *turn) []byte {
+	n := 0
+	b = append(b, `{"text":"`...)
+	for i := range t.rows {
+		if r := t.row(i); r.kind == kindReply {
+			if n > 0 {
+				b = append(b, `\n`...)
+			}
+			b = appendJSONContent(b, r.text)
+			n++
+		}
+	}
+	if n == 0 {
+		return b[:0]
+	}
+	b = append(b, `","messages":[`...)
+	n = 0
+	for i := range t.rows {
+		if r := t.row(i); r.kind == kindReply {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"text":`...)
+			b = appendJSONString(b, r.text)
+			b = append(b, `,"activityId":`...)
+			b = appendJSONString(b, r.activity)
+			b = append(b, '}')
+			n++
+		}
+	}
+	return append(b, "]}"...)
+}
+
+func (e *aktoEncoder) tag(b []byte, t *turn) []byte {
+	b = append(b, `{"source":"COPILOT_STUDIO","bot-name":`...)
+	b = appendJSONString(b, t.conv.res.botName)
+	b = append(b, `,"turn-id":"`...)
+	b = append(b, t.id...)
+	b = append(b, '"')
+	if t.conv.channel != "" {
+		b = append(b, `,"channel":`...)
+		b = appendJSONString(b, t.conv.channel)
+	}
+	if topics := t.topics(); len(topics) > 0 {
+		b = append(b, `,"topics":"`...)
+		for i, name := range topics {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONContent(b, name)
+		}
+		b = append(b, '"')
+	}
+	b = append(b, t.conv.res.aktoTagTail...)
+	return append(b, '}')
+}
+
+// topics are the distinct topic names of the turn's flow, in order.
+func (t *turn) topics() []string {
+	var names []string
+	for i := range t.rows {
+		r := t.row(i)
+		if r.topic != "" && !containsString(names, r.topic) {
+			names = append(names, r.topic)
+		}
+	}
+	return names
+}
+
+func containsString(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// otlpEncoder writes the turn as structured attributes.
+type otlpEncoder struct{}
+
+func (otlpEncoder) encode(rec plog.LogRecord, t *turn) {
+	attrs := rec.Attributes()
+	attrs.PutStr(schema.EventName, schema.TurnEventName)
+	putTurnKeys(attrs, t)
+	attrs.PutInt(schema.TurnIndex, int64(t.index))
+	attrs.PutStr(schema.TurnOutcome, outcomeNames[t.outcome])
+	attrs.PutStr(schema.TurnTrigger, triggerNames[t.trigger])
+	if ch := t.conv.channel; ch != "" {
+		attrs.PutStr(schema.ChannelID, ch)
+	}
+	if l := t.conv.locale; l != "" {
+		attrs.PutStr(schema.Locale, l)
+	}
+	if r := t.request; r != nil {
+		attrs.PutStr(schema.TurnRequest, r.text)
+		attrs.PutStr(schema.TurnRequestActivityID, r.activity)
+		if r.detail != "" {
+			attrs.PutStr(schema.UserID, r.detail)
+		}
+	}
+	texts := attrs.PutEmptySlice(schema.TurnResponse)
+	ids := attrs.PutEmptySlice(schema.TurnResponseIDs)
+	actions := attrs.PutEmptySlice(schema.TurnActions)
+	var errorCodes pcommon.Slice
+	hasErrors := false
+	var first, last, firstReply int64 = t.row(0).at, t.row(0).at, 0
+	for i := range t.rows {
+		r := t.row(i)
+		last = max(last, r.at)
+		switch r.kind {
+		case kindReply:
+			texts.AppendEmpty().SetStr(r.text)
+			ids.AppendEmpty().SetStr(r.activity)
+			if firstReply == 0 {
+				firstReply = r.at
+			}
+		case kindAction:
+			actions.AppendEmpty().SetStr(r.detail)
+		case kindError:
+			if !hasErrors {
+				errorCodes, hasErrors = attrs.PutEmptySlice(schema.TurnErrorCodes), true
+			}
+			errorCodes.AppendEmpty().SetStr(r.detail)
+		}
+	}
+	topics := attrs.PutEmptySlice(schema.TurnTopics)
+	for _, name := range t.topics() {
+		topics.AppendEmpty().SetStr(name)
+	}
+	attrs.PutInt(schema.TurnDurationMS, (last-first)/int64(time.Millisecond))
+	if t.request != nil && firstReply != 0 {
+		attrs.PutInt(schema.TurnFirstReplyMS, (firstReply-t.request.at)/int64(time.Millisecond))
+	}
+}

@@ -1,0 +1,351 @@
+package activitypairprocessor
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
+)
+
+const s = time.Second
+
+// conversation c1: a topic answers with two replies, then a second message.
+var (
+	c1m1  = msg("c1", "m1", 0, "a1", "How do I reset my password?")
+	c1t1  = topicStart("c1", "t1", 1*s, "cr44e_hr.topic.ResetPassword")
+	c1x1  = action("c1", "x1", 2*s, "cr44e_hr.topic.ResetPassword", "SendActivity")
+	c1r1a = reply("c1", "r1a", 3*s, "a1", "Go to aka.ms/sspr.")
+	c1r1b = reply("c1", "r1b", 4*s, "a1", "Anything else?")
+	c1m2  = msg("c1", "m2", 30*s, "a2", "Thanks")
+	c1r2  = reply("c1", "r2", 32*s, "a2", "You're welcome.")
+
+	c1Turn1 = summary{"c1", "How do I reset my password?", []string{"Go to aka.ms/sspr.", "Anything else?"}, []string{"m1", "t1", "x1", "r1a", "r1b"}, false}
+	c1Turn2 = summary{"c1", "Thanks", []string{"You're welcome."}, []string{"m2", "r2"}, false}
+	c1All   = []testRow{c1m1, c1t1, c1x1, c1r1a, c1r1b, c1m2, c1r2}
+)
+
+func TestPairing(t *testing.T) {
+	tests := []struct {
+		name    string
+		batches [][]testRow
+		// emittedBefore is how many turns are out before shutdown flushes the rest.
+		emittedBefore int
+		want          []summary
+	}{
+		{
+			name:          "multi-reply turn, emitted when the next message arrives",
+			batches:       [][]testRow{c1All},
+			emittedBefore: 1,
+			want:          []summary{c1Turn1, c1Turn2},
+		},
+		{
+			name: "greeting answers a startConversation event",
+			batches: [][]testRow{{
+				event("g", "e0", 0, "event", "ev1"),
+				topicStart("g", "g1", 1*s, "cr44e_hr.topic.Greeting"),
+				reply("g", "g2", 2*s, "ev1", "Hello, I'm HR Agent."),
+				reply("g", "g3", 3*s, "", "How can I help?"),
+				msg("g", "g4", 20*s, "a1", "Holidays?"),
+				reply("g", "g5", 21*s, "a1", "25 days."),
+			}},
+			emittedBefore: 1,
+			want: []summary{
+				{"g", "", []string{"Hello, I'm HR Agent.", "How can I help?"}, []string{"e0", "g1", "g2", "g3"}, false},
+				{"g", "Holidays?", []string{"25 days."}, []string{"g4", "g5"}, false},
+			},
+		},
+		{
+			name: "unanswered message",
+			batches: [][]testRow{{
+				msg("u", "u1", 0, "a1", "Hello?"),
+				msg("u", "u2", 40*s, "a2", "Anyone?"),
+				reply("u", "u3", 41*s, "a2", "Yes."),
+			}},
+			emittedBefore: 1,
+			want: []summary{
+				{"u", "Hello?", nil, []string{"u1"}, false},
+				{"u", "Anyone?", []string{"Yes."}, []string{"u2", "u3"}, false},
+			},
+		},
+		{
+			name: "replies without reply-to join the latest message before them",
+			batches: [][]testRow{{
+				msg("n", "n1", 0, "a1", "One"),
+				reply("n", "n2", 1*s, "", "First answer"),
+				msg("n", "n3", 10*s, "a2", "Two"),
+				reply("n", "n4", 11*s, "", "Second answer"),
+				reply("n", "n5", 12*s, "", "Second answer, more"),
+			}},
+			emittedBefore: 1,
+			want: []summary{
+				{"n", "One", []string{"First answer"}, []string{"n1", "n2"}, false},
+				{"n", "Two", []string{"Second answer", "Second answer, more"}, []string{"n3", "n4", "n5"}, false},
+			},
+		},
+		{
+			name: "a reply with reply-to joins its message even after the next one",
+			batches: [][]testRow{{
+				msg("r", "r1", 0, "a1", "Slow question"),
+				msg("r", "r2", 5*s, "a2", "Quick question"),
+				reply("r", "r3", 6*s, "a2", "Quick answer"),
+				reply("r", "r4", 9*s, "a1", "Slow answer"),
+			}},
+			emittedBefore: 1,
+			want: []summary{
+				{"r", "Slow question", []string{"Slow answer"}, []string{"r1", "r4"}, false},
+				{"r", "Quick question", []string{"Quick answer"}, []string{"r2", "r3"}, false},
+			},
+		},
+		{
+			name: "interleaved conversations",
+			batches: [][]testRow{{
+				msg("x", "x1", 0, "a1", "x one"),
+				msg("y", "y1", 1*s, "b1", "y one"),
+				reply("y", "y2", 2*s, "b1", "y answer"),
+				reply("x", "x2", 3*s, "a1", "x answer"),
+				msg("y", "y3", 4*s, "b2", "y two"),
+				msg("x", "x3", 5*s, "a2", "x two"),
+			}},
+			emittedBefore: 2,
+			want: []summary{
+				{"y", "y one", []string{"y answer"}, []string{"y1", "y2"}, false},
+				{"x", "x one", []string{"x answer"}, []string{"x1", "x2"}, false},
+				{"x", "x two", nil, []string{"x3"}, false},
+				{"y", "y two", nil, []string{"y3"}, false},
+			},
+		},
+		{
+			name:          "shuffled arrival in one batch",
+			batches:       [][]testRow{{c1r2, c1r1b, c1m2, c1x1, c1r1a, c1m1, c1t1}},
+			emittedBefore: 1,
+			want:          []summary{c1Turn1, c1Turn2},
+		},
+		{
+			name:          "split across batches, reply after the next message in the same batch",
+			batches:       [][]testRow{{c1m1, c1t1}, {c1x1, c1r1a}, {c1m2, c1r1b, c1r2}},
+			emittedBefore: 1,
+			want:          []summary{c1Turn1, c1Turn2},
+		},
+		{
+			name:          "duplicates within a batch, across batches and after emission are dropped",
+			batches:       [][]testRow{{c1m1, c1m1, c1t1, c1x1}, {c1t1, c1r1a, c1r1b}, {c1m2, c1r2}, {c1r1a, c1m1, c1r2}},
+			emittedBefore: 1,
+			want:          []summary{c1Turn1, c1Turn2},
+		},
+		{
+			name: "an error fails the turn",
+			batches: [][]testRow{{
+				msg("f", "f1", 0, "a1", "Book a room"),
+				action("f", "f2", 1*s, "cr44e_hr.topic.Book", "InvokeFlowAction"),
+				failure("f", "f3", 2*s, "FlowActionException"),
+				reply("f", "f4", 3*s, "a1", "Something went wrong."),
+			}},
+			want: []summary{{"f", "Book a room", []string{"Something went wrong."}, []string{"f1", "f2", "f3", "f4"}, true}},
+		},
+		{
+			name: "a late reply to an emitted turn becomes its own turn",
+			batches: [][]testRow{
+				{msg("l", "l1", 0, "a1", "Q1"), msg("l", "l2", 10*s, "a2", "Q2")},
+				{reply("l", "l3", 12*s, "a1", "A1, late")},
+			},
+			emittedBefore: 2,
+			want: []summary{
+				{"l", "Q1", nil, []string{"l1"}, false},
+				{"l", "", []string{"A1, late"}, []string{"l3"}, false},
+				{"l", "Q2", nil, []string{"l2"}, false},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, testConfig(), nil)
+			for _, b := range tt.batches {
+				h.consume(b...)
+			}
+			require.Len(t, h.turns(), tt.emittedBefore, "turns emitted before shutdown")
+			h.shutdown()
+			assert.Equal(t, byConversation(tt.want), byConversation(h.summaries()))
+		})
+	}
+}
+
+func TestReorderWindowWaitsForLateIngestedReplies(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReorderWindow = 5 * time.Minute
+	h := newHarness(t, cfg, nil)
+	// The next message is ingested before the last reply of the first turn.
+	h.consume(c1m1.ingestedAt(20*s), c1t1.ingestedAt(21*s), c1x1.ingestedAt(22*s), c1r1a.ingestedAt(23*s))
+	h.consume(c1m2.ingestedAt(50*s), c1r2.ingestedAt(55*s))
+	assert.Empty(t, h.turns(), "the first turn waits: rows ingested up to 5m after the next message may still come")
+	h.consume(c1r1b.ingestedAt(3 * time.Minute))
+	assert.Empty(t, h.turns())
+	// A row of another conversation moves ingestion time past 30s + 5m.
+	h.consume(msg("other", "o1", 6*time.Minute, "z1", "hi").ingestedAt(6 * time.Minute))
+	assert.Equal(t, []summary{c1Turn1}, h.summaries())
+	h.shutdown()
+	assert.Equal(t, []summary{c1Turn1, c1Turn2, {"other", "hi", nil, []string{"o1"}, false}}, h.summaries())
+}
+
+func TestLastTurnIsCompleteAfterReplyTimeoutInIngestionTime(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReplyTimeout = 10 * time.Minute
+	h := newHarness(t, cfg, nil)
+	h.consume(c1m1, c1t1, c1x1, c1r1a, c1r1b)
+	h.consume(msg("other", "o1", 9*time.Minute, "z1", "hi"))
+	assert.Empty(t, h.turns(), "ingestion time 9m30s has not reached the last row's 4s + 10m")
+	h.consume(msg("third", "o2", 10*time.Minute, "z2", "hi again"))
+	assert.Equal(t, []summary{c1Turn1}, h.summaries())
+}
+
+func TestIdleConversationTimesOutOnWallClock(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.consume(c1m1, c1t1, c1x1, c1r1a, c1r1b)
+	h.clock.Advance(14 * time.Minute)
+	require.NoError(t, h.p.sweep(context.Background()))
+	assert.Empty(t, h.turns())
+	h.clock.Advance(time.Minute)
+	require.NoError(t, h.p.sweep(context.Background()))
+	assert.Equal(t, []summary{c1Turn1}, h.summaries())
+	assertTurnsEmitted(t, h, map[[2]string]int64{{"paired", "timeout"}: 1})
+	h.shutdown()
+	assert.Len(t, h.turns(), 1, "nothing left to flush")
+}
+
+func TestMaxOpenTurnsEvictsTheLeastRecentlyActive(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxOpenTurns = 2
+	h := newHarness(t, cfg, nil)
+	h.consume(msg("a", "a1", 0, "a1", "A"))
+	h.consume(msg("b", "b1", 1*s, "b1", "B"))
+	h.consume(msg("a", "a2", 2*s, "a2x", "A again").ingestedAt(40 * s)) // completes a's first turn
+	assert.Equal(t, []summary{{"a", "A", nil, []string{"a1"}, false}}, h.summaries())
+	h.consume(msg("c", "c1", 3*s, "c1", "C"))
+	// three open (b, a's second, c): b is the least recently active.
+	assert.Equal(t, []summary{{"a", "A", nil, []string{"a1"}, false}, {"b", "B", nil, []string{"b1"}, false}}, h.summaries())
+	assertTurnsEmitted(t, h, map[[2]string]int64{{"request_only", "complete"}: 1, {"request_only", "evicted"}: 1})
+}
+
+func TestShutdownWithoutStorageFlushesEveryOpenTurn(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.consume(c1m1, c1t1, msg("z", "z1", 0, "q", "open"))
+	assert.Empty(t, h.turns())
+	h.shutdown()
+	assert.ElementsMatch(t, []summary{
+		{"c1", "How do I reset my password?", nil, []string{"m1", "t1"}, false},
+		{"z", "open", nil, []string{"z1"}, false},
+	}, h.summaries())
+	assertTurnsEmitted(t, h, map[[2]string]int64{{"request_only", "shutdown"}: 2})
+}
+
+// A refused batch leaves the turns open; they go out, once, with the next call.
+func TestDownstreamErrorKeepsTurnsOpen(t *testing.T) {
+	cfg := testConfig()
+	failing := &switchableSink{err: errors.New("queue is full")}
+	h := &harness{t: t, sink: &failing.LogsSink, clock: newFakeClock(), tel: newTelemetry(t)}
+	p, err := newProcessor(metadatatest.NewSettings(h.tel), cfg, failing, h.clock)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), nil))
+	h.p = p
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+
+	err = p.ConsumeLogs(context.Background(), logsOf(c1All...))
+	require.ErrorContains(t, err, "queue is full", "the receiver must see the refusal and keep its cursor")
+	assert.Empty(t, h.turns())
+	// The receiver sends the window again: its rows are duplicates now.
+	failing.err = nil
+	require.NoError(t, p.ConsumeLogs(context.Background(), logsOf(c1All...)))
+	assert.Equal(t, []summary{c1Turn1}, h.summaries())
+	h.shutdown()
+	assert.Equal(t, []summary{c1Turn1, c1Turn2}, h.summaries())
+}
+
+type switchableSink struct {
+	consumertest.LogsSink
+	err error
+}
+
+func (s *switchableSink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if s.err != nil {
+		return s.err
+	}
+	return s.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+func TestMalformedRowsAreCountedAndSkipped(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	noConv := msg("", "bad1", 0, "q", "no conversation")
+	noItem := msg("c1", "", 0, "q", "no item id")
+	h.consume(noConv, c1m1, noItem, c1r1a)
+	h.shutdown()
+	assert.Equal(t, []summary{{"c1", "How do I reset my password?", []string{"Go to aka.ms/sspr."}, []string{"m1", "r1a"}, false}}, h.summaries())
+	metadatatest.AssertEqualActivitypairRowsDropped(t, h.tel, []metricdata.DataPoint[int64]{
+		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "malformed"))},
+	}, metricdatatest.IgnoreTimestamp())
+}
+
+func TestTurnIDIsStableAcrossArrivalOrderAndRuns(t *testing.T) {
+	ids := func(batches ...[]testRow) []string {
+		h := newHarness(t, testConfig(), nil)
+		for _, b := range batches {
+			h.consume(b...)
+		}
+		h.shutdown()
+		var out []string
+		for _, e := range h.turns() {
+			out = append(out, e.TurnID)
+		}
+		return out
+	}
+	first := ids(c1All)
+	require.Len(t, first, 2)
+	assert.NotEqual(t, first[0], first[1])
+	assert.Equal(t, first, ids([]testRow{c1r2, c1m2}, []testRow{c1r1b, c1x1, c1t1, c1r1a, c1m1}))
+	rng := rand.New(rand.NewPCG(1, 2))
+	shuffled := append([]testRow(nil), c1All...)
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	assert.Equal(t, first, ids(shuffled))
+}
+
+func TestEachTurnInItsOwnResourceWithTheConversationID(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.consume(c1All...)
+	h.shutdown()
+	for _, e := range h.turns() {
+		assert.Equal(t, map[string]any{
+			"copilotstudio.appinsights.app_id": "00000000-app",
+			"gen_ai.agent.name":                "HR Agent",
+			"gen_ai.conversation.id":           "c1",
+		}, e.Resource)
+	}
+}
+
+func assertTurnsEmitted(t *testing.T, h *harness, want map[[2]string]int64) {
+	t.Helper()
+	var dps []metricdata.DataPoint[int64]
+	for k, v := range want {
+		dps = append(dps, metricdata.DataPoint[int64]{Value: v, Attributes: attribute.NewSet(
+			attribute.String("outcome", k[0]), attribute.String("trigger", k[1]))})
+	}
+	metadatatest.AssertEqualActivitypairTurnsEmitted(t, h.tel, dps, metricdatatest.IgnoreTimestamp())
+}
+
+// byConversation orders turns by conversation, keeping each conversation's
+// own order: turns of different conversations may go out in any order.
+func byConversation(turns []summary) []summary {
+	out := slices.Clone(turns)
+	slices.SortStableFunc(out, func(a, b summary) int { return strings.Compare(a.Conv, b.Conv) })
+	return out
+}

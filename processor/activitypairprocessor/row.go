@@ -1,0 +1,132 @@
+package activitypairprocessor
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+)
+
+// rowKind is what a telemetry row is to a turn.
+type rowKind uint8
+
+const (
+	kindFlow    rowKind = iota + 1 // TopicStart/End, GenerativeAnswers, Agent*, updates, custom events
+	kindRequest                    // BotMessageReceived of type message: the user speaks
+	kindEvent                      // any other BotMessageReceived (event, invoke, conversationUpdate, ...)
+	kindReply                      // BotMessageSend: the agent speaks
+	kindAction                     // TopicAction
+	kindError                      // OnErrorLog: the turn failed
+	kindLimit                      // first invalid value, for decoding stored state
+)
+
+// row is one buffered telemetry row, reduced to what pairing and output
+// need. Its strings share memory with the incoming log record (pdata does not
+// copy on read), so a row costs its header and nothing more.
+type row struct {
+	at       int64  // event time, Unix nanoseconds
+	observed int64  // ingestion time, Unix nanoseconds, never before at
+	item     string // unique per row
+	activity string // the activity's own id (request, event, reply)
+	replyTo  string // reply: the activity id it answers
+	text     string // request and reply text; error message
+	topic    string // topic name (flow, action, error rows)
+	// detail depends on kind: request: the user id; action: the node kind
+	// (SendActivity, HttpRequest, ...); error: the error code.
+	detail string
+	kind   rowKind
+}
+
+// before orders rows by event time, ties by item id, so that the order is
+// the same whatever order the rows arrived in.
+func (r *row) before(o *row) bool {
+	if r.at != o.at {
+		return r.at < o.at
+	}
+	return r.item < o.item
+}
+
+// rowContext is what a row carries that belongs to its conversation rather
+// than to the row itself.
+type rowContext struct {
+	conversation string
+	channel      string
+	locale       string
+}
+
+// decodeRow reads one log record. ok is false when the record cannot be
+// paired (no conversation id or no item id).
+func decodeRow(rec plog.LogRecord) (r row, c rowContext, ok bool) {
+	var eventName, activityType, userID, topicKind, errorCode, errorMessage string
+	for k, v := range rec.Attributes().All() {
+		if v.Type() != pcommon.ValueTypeStr {
+			continue
+		}
+		switch k {
+		case schema.EventName:
+			eventName = v.Str()
+		case schema.ConversationID:
+			c.conversation = v.Str()
+		case schema.ItemID:
+			r.item = v.Str()
+		case schema.ActivityID:
+			r.activity = v.Str()
+		case schema.ReplyToActivityID:
+			r.replyTo = v.Str()
+		case schema.ActivityType:
+			activityType = v.Str()
+		case schema.ChannelID:
+			c.channel = v.Str()
+		case schema.Locale:
+			c.locale = v.Str()
+		case schema.UserID:
+			userID = v.Str()
+		case schema.TopicName:
+			r.topic = v.Str()
+		case schema.TopicKind:
+			topicKind = v.Str()
+		case schema.ErrorCode:
+			errorCode = v.Str()
+		case schema.ErrorMessage:
+			errorMessage = v.Str()
+		}
+	}
+	if body := rec.Body(); body.Type() == pcommon.ValueTypeStr {
+		r.text = body.Str()
+	}
+
+	switch eventName {
+	case schema.EventMessageReceived:
+		r.kind = kindEvent
+		if activityType == "" || strings.EqualFold(activityType, "message") {
+			r.kind = kindRequest
+			r.detail = userID
+		}
+	case schema.EventMessageSend:
+		r.kind = kindReply
+	case schema.EventTopicAction:
+		r.kind = kindAction
+		r.detail = topicKind
+	case schema.EventOnErrorLog:
+		r.kind = kindError
+		r.detail = errorCode
+		if errorMessage != "" {
+			r.text = errorMessage
+		}
+	default:
+		r.kind = kindFlow
+	}
+	if r.kind != kindRequest && r.kind != kindReply && r.kind != kindError {
+		r.text = "" // not output: do not hold it
+	}
+
+	r.at = int64(rec.Timestamp())
+	r.observed = int64(rec.ObservedTimestamp())
+	if r.at == 0 {
+		r.at = r.observed
+	}
+	r.observed = max(r.observed, r.at)
+	return r, c, c.conversation != "" && r.item != ""
+}

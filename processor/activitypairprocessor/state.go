@@ -1,0 +1,469 @@
+package activitypairprocessor
+
+import (
+	"container/heap"
+	"math"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// trigger says why a turn was emitted.
+type trigger uint8
+
+const (
+	triggerComplete trigger = iota // its next user message came, or reply_timeout passed, in ingestion time
+	triggerTimeout                 // no new row of its conversation for reply_timeout, wall clock
+	triggerEvicted                 // max_open_turns reached
+	triggerShutdown                // shutdown without storage
+	triggerCount
+)
+
+var triggerNames = [triggerCount]string{"complete", "timeout", "evicted", "shutdown"}
+
+// outcome says what a turn holds.
+type outcome uint8
+
+const (
+	outcomePaired outcome = iota
+	outcomeRequestOnly
+	outcomeResponseOnly
+	outcomeFailed
+	outcomeCount
+)
+
+// state is the pairing state: every buffered row, by conversation, and the
+// ids of rows already emitted. It is not safe for concurrent use; the
+// processor holds a lock around it.
+type state struct {
+	replyTimeout int64 // nanoseconds
+	reorder      int64
+	idsTTL       int64
+	maxOpenTurns int
+
+	convs     map[string]*conversation
+	resources map[string]*resource
+	// seen holds the item ids of the rows buffered and of those emitted
+	// within idsTTL (ingestion time): a row seen again is a duplicate.
+	seen    map[string]struct{}
+	emitted fifo[emittedID]
+	emptied fifo[emptiedConversation]
+
+	deadlines          convHeap
+	idleHead, idleTail *conversation
+
+	// watermark is the latest ingestion time of any row read: everything
+	// ingested before it has (nearly) all been read, since the receiver
+	// reads in ingestion-time order.
+	watermark    int64
+	openTurns    int
+	bufferedRows int
+
+	touched []*conversation
+	planner planner
+	stack   []int
+	journal *journal // changes since the last save; nil without storage
+}
+
+type emittedID struct {
+	item     string
+	observed int64
+}
+
+type emptiedConversation struct {
+	conv     *conversation
+	observed int64
+}
+
+func newState(cfg *Config) *state {
+	return &state{
+		replyTimeout: int64(cfg.ReplyTimeout),
+		reorder:      int64(cfg.ReorderWindow),
+		idsTTL:       int64(cfg.EmittedIDsTTL),
+		maxOpenTurns: cfg.MaxOpenTurns,
+		convs:        map[string]*conversation{},
+		resources:    map[string]*resource{},
+		seen:         map[string]struct{}{},
+	}
+}
+
+// addStats counts what addLogs did not buffer.
+type addStats struct {
+	duplicates int
+	malformed  []string // item ids (or a placeholder) of rows that cannot be paired
+}
+
+// addLogs buffers every row of ld that is neither malformed nor a duplicate,
+// then re-plans the conversations it touched.
+func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
+	for _, rl := range ld.ResourceLogs().All() {
+		var res *resource
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, rec := range sl.LogRecords().All() {
+				r, rc, ok := decodeRow(rec)
+				if !ok {
+					st.malformed = append(st.malformed, r.item)
+					continue
+				}
+				if _, dup := s.seen[r.item]; dup {
+					st.duplicates++
+					continue
+				}
+				if res == nil {
+					res = s.resourceOf(rl.Resource())
+				}
+				s.seen[r.item] = struct{}{}
+				s.addRow(r, rc, res, now)
+			}
+		}
+	}
+	for _, c := range s.touched {
+		c.touched = false
+		s.refresh(c)
+	}
+	s.touched = s.touched[:0]
+	return st
+}
+
+func (s *state) addRow(r row, rc rowContext, res *resource, now int64) {
+	c := s.convs[rc.conversation]
+	if c == nil {
+		c = &conversation{id: rc.conversation, res: res, heapIndex: -1}
+		s.convs[c.id] = c
+	}
+	if c.channel == "" {
+		c.channel = rc.channel
+	}
+	if c.locale == "" {
+		c.locale = rc.locale
+	}
+	c.insert(r)
+	s.bufferedRows++
+	c.lastObserved = max(c.lastObserved, r.observed)
+	c.lastArrival = now
+	s.watermark = max(s.watermark, r.observed)
+	s.toIdleBack(c)
+	if !c.touched {
+		c.touched = true
+		s.touched = append(s.touched, c)
+	}
+	if s.journal != nil {
+		s.journal.add(c, r)
+	}
+}
+
+// refresh re-plans c after its rows changed: its open turns and the
+// ingestion time at which its first open turn will be complete.
+func (s *state) refresh(c *conversation) {
+	s.openTurns -= c.openTurns
+	c.openTurns = 0
+	if len(c.rows) == 0 {
+		if c.heapIndex >= 0 {
+			heap.Remove(&s.deadlines, c.heapIndex)
+		}
+		s.unlinkIdle(c)
+		s.emptied.push(emptiedConversation{c, c.lastObserved})
+		return
+	}
+	p := &s.planner
+	p.plan(c)
+	for i := range p.plans {
+		if len(p.plans[i].rows) > 0 {
+			c.openTurns++
+		}
+	}
+	s.openTurns += c.openTurns
+	_, c.deadline = s.completeTurns(c)
+	if c.heapIndex >= 0 {
+		heap.Fix(&s.deadlines, c.heapIndex)
+	} else {
+		heap.Push(&s.deadlines, c)
+	}
+}
+
+// completeTurns says how many of the chronological turns in s.planner (just
+// planned for c) are complete at the watermark, and when the next one will
+// be. A turn is complete once rows ingested reorder_window after its end
+// have been read; it ends where its next user message starts (or at its own
+// last row, if later), and the last turn reply_timeout after its last row.
+// Only a prefix can be complete: a turn is never emitted before an earlier
+// one, so a late reply always finds its request still buffered.
+func (s *state) completeTurns(c *conversation) (n int, deadline int64) {
+	p := &s.planner
+	for ; n < p.chronological; n++ {
+		pl := &p.plans[n]
+		end := pl.last + s.replyTimeout
+		if n+1 < p.chronological {
+			end = max(p.plans[n+1].start, pl.last)
+		}
+		if s.watermark < end+s.reorder {
+			deadline = end + s.reorder
+			break
+		}
+	}
+	if n > 0 || n == p.chronological || len(p.plans) > p.chronological {
+		deadline = math.MinInt64 // something to emit now (late replies to emitted turns included)
+	}
+	return n, deadline
+}
+
+// batch is a set of turns selected for emission. Nothing in the state
+// changes until commit, so a batch the next consumer refused is dropped
+// and the same turns are selected again next time.
+type batch struct {
+	convs   []*conversation
+	trigger trigger // of turns not complete on their own
+
+	// filled by build
+	spans   []removal
+	indices []int32
+	counts  [outcomeCount][triggerCount]int
+}
+
+type removal struct {
+	conv       *conversation
+	from, to   int // in batch.indices: rows emitted
+	turns      int
+	observedAt int64
+}
+
+func (b *batch) empty() bool { return len(b.convs) == 0 }
+
+func (b *batch) reset(t trigger) {
+	for _, c := range b.convs {
+		c.take, c.due, c.inBatch = 0, 0, false
+	}
+	b.convs = b.convs[:0]
+	b.spans = b.spans[:0]
+	b.indices = b.indices[:0]
+	b.trigger = t
+	b.counts = [outcomeCount][triggerCount]int{}
+}
+
+// selectTurns adds c's first take chronological turns (and any late-reply
+// turns) to b; the first due of them are complete on their own.
+func (b *batch) selectTurns(c *conversation, due, take int) {
+	if !c.inBatch {
+		c.inBatch = true
+		b.convs = append(b.convs, c)
+	}
+	c.due = max(c.due, due)
+	c.take = max(c.take, take, due)
+}
+
+// selectComplete adds every complete turn to b. The heap is walked, not
+// popped: only the conversations whose deadline has passed are visited.
+func (s *state) selectComplete(b *batch) {
+	stack := append(s.stack[:0], 0)
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(s.deadlines) || s.deadlines[i].deadline > s.watermark {
+			continue
+		}
+		c := s.deadlines[i]
+		s.planner.plan(c)
+		n, _ := s.completeTurns(c)
+		b.selectTurns(c, n, n)
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	s.stack = stack
+}
+
+// selectEvictions adds the oldest turns of the least recently active
+// conversations until at most max_open_turns stay open.
+func (s *state) selectEvictions(b *batch) {
+	excess := s.openTurns - s.maxOpenTurns
+	if excess <= 0 {
+		return
+	}
+	selected := 0
+	for _, c := range b.convs {
+		selected += min(c.take, c.openTurns)
+	}
+	excess -= selected
+	for c := s.idleHead; c != nil && excess > 0; c = c.idleNext {
+		room := c.openTurns - c.take
+		if room <= 0 {
+			continue
+		}
+		n := min(room, excess)
+		b.selectTurns(c, c.due, c.take+n)
+		excess -= n
+	}
+}
+
+// selectIdle adds every turn of the conversations with no new row since
+// before idleSince (wall clock).
+func (s *state) selectIdle(b *batch, idleSince int64) {
+	for c := s.idleHead; c != nil && c.lastArrival <= idleSince; c = c.idleNext {
+		s.planner.plan(c)
+		n, _ := s.completeTurns(c)
+		b.selectTurns(c, n, len(s.planner.plans))
+	}
+}
+
+// selectAll adds every open turn.
+func (s *state) selectAll(b *batch) {
+	for c := s.idleHead; c != nil; c = c.idleNext {
+		s.planner.plan(c)
+		n, _ := s.completeTurns(c)
+		b.selectTurns(c, n, len(s.planner.plans))
+	}
+}
+
+// commit applies a batch the next consumer accepted: its rows leave the
+// buffer and their ids are remembered as emitted.
+func (s *state) commit(b *batch) {
+	for _, sp := range b.spans {
+		c := sp.conv
+		idx := b.indices[sp.from:sp.to]
+		slices.Sort(idx)
+		for _, i := range idx {
+			r := &c.rows[i]
+			if r.kind == kindRequest || r.kind == kindEvent {
+				c.rememberAsk(r.activity)
+			}
+			s.emitted.push(emittedID{r.item, r.observed})
+			if s.journal != nil {
+				s.journal.emit(c, r.item, r.observed)
+			}
+		}
+		c.rows = removeIndices(c.rows, idx)
+		s.bufferedRows -= len(idx)
+		c.nextIndex += sp.turns
+		if s.journal != nil {
+			s.journal.touch(c)
+		}
+	}
+	for _, c := range b.convs {
+		c.take, c.due, c.inBatch = 0, 0, false
+		s.refresh(c)
+	}
+	b.convs = b.convs[:0]
+}
+
+// removeIndices removes the rows at the sorted indices idx.
+func removeIndices(rows []row, idx []int32) []row {
+	if len(idx) == len(rows) {
+		clear(rows)
+		return rows[:0]
+	}
+	w, k := 0, 0
+	for i := range rows {
+		if k < len(idx) && int(idx[k]) == i {
+			k++
+			continue
+		}
+		rows[w] = rows[i]
+		w++
+	}
+	clear(rows[w:])
+	return rows[:w]
+}
+
+// prune forgets emitted ids and empty conversations older than idsTTL in
+// ingestion time.
+func (s *state) prune() {
+	horizon := s.watermark - s.idsTTL
+	for e, ok := s.emitted.peek(); ok && e.observed < horizon; e, ok = s.emitted.peek() {
+		delete(s.seen, e.item)
+		s.emitted.pop()
+	}
+	for e, ok := s.emptied.peek(); ok && e.observed < horizon; e, ok = s.emptied.peek() {
+		s.emptied.pop()
+		c := e.conv
+		if len(c.rows) == 0 && c.lastObserved == e.observed && s.convs[c.id] == c {
+			delete(s.convs, c.id)
+		}
+	}
+}
+
+func (s *state) toIdleBack(c *conversation) {
+	if s.idleTail == c {
+		return
+	}
+	s.unlinkIdle(c)
+	c.idlePrev = s.idleTail
+	if s.idleTail != nil {
+		s.idleTail.idleNext = c
+	} else {
+		s.idleHead = c
+	}
+	s.idleTail = c
+}
+
+func (s *state) unlinkIdle(c *conversation) {
+	if c.idlePrev == nil && s.idleHead != c {
+		return // not linked
+	}
+	if c.idlePrev != nil {
+		c.idlePrev.idleNext = c.idleNext
+	} else {
+		s.idleHead = c.idleNext
+	}
+	if c.idleNext != nil {
+		c.idleNext.idlePrev = c.idlePrev
+	} else {
+		s.idleTail = c.idlePrev
+	}
+	c.idlePrev, c.idleNext = nil, nil
+}
+
+// convHeap orders conversations by deadline.
+type convHeap []*conversation
+
+func (h convHeap) Len() int           { return len(h) }
+func (h convHeap) Less(i, j int) bool { return h[i].deadline < h[j].deadline }
+func (h convHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex, h[j].heapIndex = i, j
+}
+func (h *convHeap) Push(x any) {
+	c := x.(*conversation)
+	c.heapIndex = len(*h)
+	*h = append(*h, c)
+}
+func (h *convHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	c.heapIndex = -1
+	return c
+}
+
+// fifo is a queue that reuses its backing array.
+type fifo[T any] struct {
+	items []T
+	head  int
+}
+
+func (f *fifo[T]) push(v T) { f.items = append(f.items, v) }
+
+func (f *fifo[T]) peek() (T, bool) {
+	if f.head == len(f.items) {
+		var zero T
+		return zero, false
+	}
+	return f.items[f.head], true
+}
+
+func (f *fifo[T]) pop() {
+	var zero T
+	f.items[f.head] = zero
+	f.head++
+	if f.head == len(f.items) {
+		f.items, f.head = f.items[:0], 0
+	} else if f.head > 1024 && f.head*2 > len(f.items) {
+		n := copy(f.items, f.items[f.head:])
+		clear(f.items[n:])
+		f.items, f.head = f.items[:n], 0
+	}
+}
+
+func (f *fifo[T]) len() int { return len(f.items) - f.head }
+
+// nanos converts a duration for the state's int64 clocks.
+func nanos(d time.Duration) int64 { return int64(d) }
