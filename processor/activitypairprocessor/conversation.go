@@ -66,7 +66,14 @@ type turnPlan struct {
 	rows    []int32 // indices into conversation.rows, in order
 	request int32   // index of the user message, -1 for none
 	start   int64   // event time of its first chronological row
-	last    int64   // latest event time of its rows
+	// opened is the ingestion time of its user message (of its first row
+	// when it has none); ingested the latest ingestion time of its rows.
+	opened   int64
+	ingested int64
+	// waiting is the latest ingestion time of a reply in it whose reply-to
+	// id names no activity seen yet: its message may still come, so the
+	// turn waits reply_timeout for it before the reply stays where time puts it.
+	waiting int64
 	// orphanOf is set on a turn of late replies to an ask emitted earlier:
 	// nothing more can join that turn, so it is complete at once.
 	orphanOf string
@@ -103,7 +110,7 @@ func (p *planner) plan(c *conversation) {
 			if r.kind == kindRequest {
 				req = int32(i)
 			}
-			p.plans = append(p.plans, turnPlan{request: req, start: r.at})
+			p.plans = append(p.plans, turnPlan{request: req, start: r.at, opened: r.observed})
 			cur = int32(len(p.plans) - 1)
 		}
 		if r.kind == kindRequest || r.kind == kindEvent {
@@ -122,6 +129,9 @@ func (p *planner) plan(c *conversation) {
 			p.turnOf[i] = t
 		} else if c.emittedAsk(r.replyTo) {
 			p.turnOf[i] = p.orphanTurn(c, r.replyTo)
+		} else {
+			pl := &p.plans[p.turnOf[i]]
+			pl.waiting = max(pl.waiting, r.observed)
 		}
 	}
 
@@ -142,10 +152,10 @@ func (p *planner) plan(c *conversation) {
 	for i, t := range p.turnOf {
 		pl := &p.plans[t]
 		if len(pl.rows) == 0 && pl.orphanOf != "" {
-			pl.start = c.rows[i].at
+			pl.start, pl.opened = c.rows[i].at, c.rows[i].observed
 		}
 		pl.rows = append(pl.rows, int32(i))
-		pl.last = max(pl.last, c.rows[i].at)
+		pl.ingested = max(pl.ingested, c.rows[i].observed)
 	}
 }
 

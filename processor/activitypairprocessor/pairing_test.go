@@ -192,11 +192,14 @@ func TestReorderWindowWaitsForLateIngestedReplies(t *testing.T) {
 	assert.Empty(t, h.turns(), "the first turn waits: rows ingested up to 5m after the next message may still come")
 	h.consume(c1r1b.ingestedAt(3 * time.Minute))
 	assert.Empty(t, h.turns())
-	// A row of another conversation moves ingestion time past 30s + 5m.
-	h.consume(msg("other", "o1", 6*time.Minute, "z1", "hi").ingestedAt(6 * time.Minute))
+	h.consume(msg("other", "o1", 7*time.Minute, "z1", "hi").ingestedAt(7 * time.Minute))
+	assert.Empty(t, h.turns(), "the turn's own last row was ingested at 3m: it waits until 3m + 5m")
+	// A row of another conversation moves ingestion time past 3m + 5m.
+	h.consume(msg("other2", "o2", 8*time.Minute, "z2", "hi").ingestedAt(8 * time.Minute))
 	assert.Equal(t, []summary{c1Turn1}, h.summaries())
 	h.shutdown()
-	assert.Equal(t, []summary{c1Turn1, c1Turn2, {"other", "hi", nil, []string{"o1"}, false}}, h.summaries())
+	assert.Equal(t, []summary{c1Turn1, c1Turn2, {"other", "hi", nil, []string{"o1"}, false}, {"other2", "hi", nil, []string{"o2"}, false}},
+		byConversation(h.summaries()))
 }
 
 func TestLastTurnIsCompleteAfterReplyTimeoutInIngestionTime(t *testing.T) {
@@ -204,9 +207,9 @@ func TestLastTurnIsCompleteAfterReplyTimeoutInIngestionTime(t *testing.T) {
 	cfg.ReplyTimeout = 10 * time.Minute
 	h := newHarness(t, cfg, nil)
 	h.consume(c1m1, c1t1, c1x1, c1r1a, c1r1b)
-	h.consume(msg("other", "o1", 9*time.Minute, "z1", "hi"))
-	assert.Empty(t, h.turns(), "ingestion time 9m30s has not reached the last row's 4s + 10m")
-	h.consume(msg("third", "o2", 10*time.Minute, "z2", "hi again"))
+	h.consume(msg("other", "o1", 10*time.Minute, "z1", "hi"))
+	assert.Empty(t, h.turns(), "ingestion time 10m30s has not reached the last row's 34s + 10m")
+	h.consume(msg("third", "o2", 10*time.Minute+10*s, "z2", "hi again"))
 	assert.Equal(t, []summary{c1Turn1}, h.summaries())
 }
 

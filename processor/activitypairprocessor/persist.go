@@ -83,6 +83,7 @@ type store struct {
 	sinceSnap   int    // bytes written since the last snapshot
 	snapBytes   int
 	needSnap    bool // the stored state is unreadable: replace it
+	minSnapshot int  // minSnapshotBytes; tests lower it
 }
 
 // save writes the journal as one segment, or a snapshot of the whole state
@@ -92,7 +93,7 @@ func (st *store) save(ctx context.Context, s *state) error {
 	if j.empty() && !st.needSnap {
 		return nil
 	}
-	snapshot := st.needSnap || st.sinceSnap > snapshotFactor*st.snapBytes+minSnapshotBytes
+	snapshot := st.needSnap || st.sinceSnap > snapshotFactor*st.snapBytes+st.minSnapshot
 	var seg []byte
 	if snapshot {
 		seg = encodeSnapshot(s)

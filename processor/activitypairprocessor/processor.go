@@ -85,7 +85,7 @@ func (p *pairProcessor) Start(ctx context.Context, host component.Host) error {
 		if err != nil {
 			return err
 		}
-		p.store = &store{client: client}
+		p.store = &store{client: client, minSnapshot: minSnapshotBytes}
 		p.state.journal = &journal{}
 		if err := p.restore(ctx); err != nil {
 			return err

@@ -183,19 +183,29 @@ func (s *state) refresh(c *conversation) {
 }
 
 // completeTurns says how many of the chronological turns in s.planner (just
-// planned for c) are complete at the watermark, and when the next one will
-// be. A turn is complete once rows ingested reorder_window after its end
-// have been read; it ends where its next user message starts (or at its own
-// last row, if later), and the last turn reply_timeout after its last row.
+// planned for c) are complete at the watermark, and when to look again.
+//
+// Everything is measured in ingestion time, which is the order the receiver
+// reads rows in: a turn ends when its next user message has been read (and
+// its own rows), and is complete once rows ingested reorder_window after
+// that have been read too, so that a reply ingested after the next message
+// still joins it. The last turn of a conversation ends reply_timeout after
+// its latest row was ingested, and so does a turn holding a reply whose
+// message has not been seen (it may still come). Whole conversations ingested late keep the
+// same spacing, so they are paired as well as the others.
+//
 // Only a prefix can be complete: a turn is never emitted before an earlier
 // one, so a late reply always finds its request still buffered.
 func (s *state) completeTurns(c *conversation) (n int, deadline int64) {
 	p := &s.planner
 	for ; n < p.chronological; n++ {
 		pl := &p.plans[n]
-		end := pl.last + s.replyTimeout
+		end := pl.ingested + s.replyTimeout
 		if n+1 < p.chronological {
-			end = max(p.plans[n+1].start, pl.last)
+			end = max(p.plans[n+1].opened, pl.ingested)
+		}
+		if pl.waiting != 0 {
+			end = max(end, pl.waiting+s.replyTimeout)
 		}
 		if s.watermark < end+s.reorder {
 			deadline = end + s.reorder

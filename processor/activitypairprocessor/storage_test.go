@@ -1,0 +1,176 @@
+package activitypairprocessor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadata"
+	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
+)
+
+var storageID = component.MustNewID("file_storage")
+
+// storageHost offers a real file_storage extension to the processor.
+type storageHost struct {
+	component.Host
+	ext extension.Extension
+}
+
+func (h storageHost) GetExtensions() map[component.ID]component.Component {
+	return map[component.ID]component.Component{storageID: h.ext}
+}
+
+// newFileStorage starts a file_storage extension on a fresh directory.
+func newFileStorage(t *testing.T) storageHost {
+	t.Helper()
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = t.TempDir()
+	cfg.Compaction.Directory = cfg.Directory
+	set := extension.Settings{ID: storageID, TelemetrySettings: componenttest.NewNopTelemetrySettings(), BuildInfo: component.NewDefaultBuildInfo()}
+	ext, err := f.Create(context.Background(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+	return storageHost{Host: componenttest.NewNopHost(), ext: ext}
+}
+
+func storageConfig() *Config {
+	cfg := testConfig()
+	cfg.StorageID = &storageID
+	return cfg
+}
+
+// kill stops the processor as SIGKILL would between two calls: nothing is
+// flushed or saved beyond what ConsumeLogs already saved. (Closing the
+// client only releases the database file so the next instance can open it.)
+func (h *harness) kill() {
+	h.t.Helper()
+	p := h.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shutDown = true
+	p.stopTicker()
+	close(p.done)
+	require.NoError(h.t, p.store.client.Close(context.Background()))
+}
+
+func TestStorageKeepsOpenTurnsAcrossSIGKILL(t *testing.T) {
+	host := newFileStorage(t)
+	h := newHarness(t, storageConfig(), host)
+	h.consume(c1m1, c1t1)
+	h.kill()
+	assert.Empty(t, h.turns())
+
+	h.start(storageConfig(), host)
+	metadatatest.AssertEqualActivitypairRowsBuffered(t, h.tel, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
+	// The receiver had not moved its cursor past a window it was sending: it
+	// sends it again, with the rest.
+	h.consume(c1m1, c1t1, c1x1, c1r1a)
+	h.consume(c1r1b, c1m2, c1r2)
+	assert.Equal(t, []summary{c1Turn1}, h.summaries())
+}
+
+func TestStorageRemembersEmittedRowsAcrossRestart(t *testing.T) {
+	host := newFileStorage(t)
+	h := newHarness(t, storageConfig(), host)
+	h.consume(c1All...)
+	require.Equal(t, []summary{c1Turn1}, h.summaries())
+	h.kill()
+
+	h.start(storageConfig(), host)
+	h.consume(c1All...) // the whole window again
+	assert.Equal(t, []summary{c1Turn1}, h.summaries(), "rows already emitted are not emitted again")
+	h.clock.Advance(time.Hour)
+	require.NoError(t, h.p.sweep(context.Background()))
+	assert.Equal(t, []summary{c1Turn1, c1Turn2}, h.summaries())
+}
+
+func TestStorageGracefulShutdownSavesInsteadOfFlushing(t *testing.T) {
+	host := newFileStorage(t)
+	h := newHarness(t, storageConfig(), host)
+	h.consume(c1m1, c1t1, c1x1)
+	h.shutdown()
+	assert.Empty(t, h.turns(), "with storage, open turns wait for their replies across the restart")
+
+	h.start(storageConfig(), host)
+	h.consume(c1r1a, c1r1b, c1m2, c1r2)
+	assert.Equal(t, []summary{c1Turn1}, h.summaries())
+	// the restored conversation keeps counting its turns
+	assert.Equal(t, "0", h.turns()[0].Index)
+	h.shutdown()
+	h.start(storageConfig(), host)
+	h.clock.Advance(time.Hour)
+	require.NoError(t, h.p.sweep(context.Background()))
+	assert.Equal(t, []summary{c1Turn1, c1Turn2}, h.summaries())
+	assert.Equal(t, "1", h.turns()[1].Index)
+}
+
+func TestStorageSnapshotReplacesSegments(t *testing.T) {
+	host := newFileStorage(t)
+	h := newHarness(t, storageConfig(), host)
+	h.p.store.minSnapshot = 0 // a snapshot as soon as the segments outweigh the last one twice
+	for _, r := range c1All[:5] {
+		h.consume(r)
+	}
+	st := h.p.store
+	assert.Greater(t, st.first, uint64(1), "older segments were replaced by a snapshot")
+	h.kill()
+
+	h.start(storageConfig(), host)
+	h.consume(c1m2, c1r2)
+	assert.Equal(t, []summary{c1Turn1}, h.summaries())
+}
+
+func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
+	for name, corrupt := range map[string]func(t *testing.T, c storage.Client){
+		"manifest of another version": func(t *testing.T, c storage.Client) {
+			require.NoError(t, c.Set(context.Background(), manifestKey, []byte{99, 1, 1}))
+		},
+		"garbage segment": func(t *testing.T, c storage.Client) {
+			require.NoError(t, c.Set(context.Background(), manifestKey, encodeManifest(1, 1)))
+			require.NoError(t, c.Set(context.Background(), segmentKey(1), []byte{stateVersion, 0xff, 0xff, 0xff}))
+		},
+		"missing segment": func(t *testing.T, c storage.Client) {
+			require.NoError(t, c.Set(context.Background(), manifestKey, encodeManifest(1, 3)))
+		},
+		"truncated segment": func(t *testing.T, c storage.Client) {
+			s := newState(testConfig())
+			s.journal = &journal{}
+			s.addLogs(logsOf(c1m1, c1t1), 0)
+			seg := encodeDelta(s)
+			require.NoError(t, c.Set(context.Background(), manifestKey, encodeManifest(1, 1)))
+			require.NoError(t, c.Set(context.Background(), segmentKey(1), seg[:len(seg)-3]))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			host := newFileStorage(t)
+			ext := host.ext.(storage.Extension)
+			client, err := ext.GetClient(context.Background(), component.KindProcessor, component.NewID(metadata.Type), "")
+			require.NoError(t, err)
+			corrupt(t, client)
+			require.NoError(t, client.Close(context.Background()))
+
+			h := newHarness(t, storageConfig(), host)
+			metadatatest.AssertEqualActivitypairStateRestoreFailures(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+			h.consume(c1All...)
+			assert.Equal(t, []summary{c1Turn1}, h.summaries(), "it starts clean and works")
+			h.kill()
+			h.start(storageConfig(), host)
+			metadatatest.AssertEqualActivitypairStateRestoreFailures(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+			h.consume(c1All...)
+			assert.Equal(t, []summary{c1Turn1}, h.summaries(), "the replaced state is readable")
+		})
+	}
+}
