@@ -76,7 +76,7 @@ func TestDecodeRowsToRecords(t *testing.T) {
 	}{
 		{
 			name: "user message, DesignMode spelling, sensitive properties",
-			row: std("m1", "BotMessageReceived", `{"type":"message","channelId":"msteams","conversationId":"a:1EBqwy","activityId":"1700000000001","fromId":"29:1W6aRX","fromName":"Jane Doe","recipientId":"28:c40c1118","recipientName":"HR Agent","locale":"en-US","DesignMode":"False","text":"How do I reset my password?","TeamsTenantId":"t-1"}`),
+			row:  std("m1", "BotMessageReceived", `{"type":"message","channelId":"msteams","conversationId":"a:1EBqwy","activityId":"1700000000001","fromId":"29:1W6aRX","fromName":"Jane Doe","recipientId":"28:c40c1118","recipientName":"HR Agent","locale":"en-US","DesignMode":"False","text":"How do I reset my password?","TeamsTenantId":"t-1"}`),
 			body: "How do I reset my password?",
 			attrs: map[string]any{
 				schema.EventName: "BotMessageReceived", schema.ActivityType: "message", schema.ChannelID: "msteams",

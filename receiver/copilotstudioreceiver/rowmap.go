@@ -1,6 +1,7 @@
 package copilotstudioreceiver
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -242,7 +243,7 @@ func (b *batch) add(row *resultRow) {
 	}
 
 	isMessage := messageEvents[eventName]
-	if err := b.dims.parse(row, b); err != nil {
+	if err := b.dims.parse(row, isMessage); err != nil {
 		b.drop(itemID, eventName, reasonBadDimensions, err.Error())
 		return
 	}
@@ -269,8 +270,11 @@ func (b *batch) add(row *resultRow) {
 	attrs.PutStr(schema.EventName, eventName)
 	attrs.PutStr(schema.ItemID, itemID)
 	attrs.PutStr(schema.AgentName, agent)
+	// One string holds all of the row's values; attributes take substrings
+	// of it, which saves an allocation per attribute.
+	values := string(b.dims.arena)
 	for i := range b.dims.pairs {
-		b.putDimension(lr, attrs, &b.dims.pairs[i], isMessage)
+		b.putDimension(lr, attrs, &b.dims.pairs[i], values)
 	}
 }
 
@@ -291,21 +295,23 @@ func (b *batch) recordSlice(agent string) plog.LogRecordSlice {
 }
 
 // internedFields have few distinct values, worth sharing one string each.
-var internedFields = map[field]bool{
+var internedFields = [...]bool{
 	fieldActivityType: true, fieldActivityName: true, fieldChannelID: true, fieldLocale: true,
 	fieldRecipientName: true, fieldTopicName: true, fieldTopicKind: true, fieldErrorCode: true,
+	fieldErrorMessage: false,
 }
 
-func (b *batch) putDimension(lr plog.LogRecord, attrs pcommon.Map, p *dimPair, isMessage bool) {
+func (b *batch) putDimension(lr plog.LogRecord, attrs pcommon.Map, p *dimPair, values string) {
 	if p.kind == cellNull {
 		return
 	}
 	val := b.dims.arena[p.valStart:p.valEnd]
+	str := values[p.valStart:p.valEnd]
 	f := p.field
 	switch f {
 	case fieldText:
 		if p.kind == cellString {
-			lr.Body().SetStr(string(val))
+			lr.Body().SetStr(str)
 			return
 		}
 		f = fieldOther
@@ -318,11 +324,11 @@ func (b *batch) putDimension(lr plog.LogRecord, attrs pcommon.Map, p *dimPair, i
 	}
 	switch {
 	case f == fieldOther:
-		attrs.PutStr(b.dimensionKey(b.dims.arena[p.keyStart:p.keyEnd]), string(val))
+		attrs.PutStr(b.dimensionKey(b.dims.keys[p.keyStart:p.keyEnd]), str)
 	case internedFields[f]:
 		attrs.PutStr(fieldKeys[f], b.str(val))
 	default:
-		attrs.PutStr(fieldKeys[f], string(val))
+		attrs.PutStr(fieldKeys[f], str)
 	}
 }
 
@@ -339,16 +345,18 @@ func parseBool(v []byte) (bool, bool) {
 }
 
 type dimPair struct {
-	keyStart, keyEnd, valStart, valEnd int // into dimensions.arena
-	kind                               cellKind
-	field                              field
+	keyStart, keyEnd int // into dimensions.keys
+	valStart, valEnd int // into dimensions.arena
+	kind             cellKind
+	field            field
 }
 
 // dimensions parses a row's customDimensions: a JSON object (sent as a JSON
 // string, sometimes as an object) whose values are nearly always strings.
 type dimensions struct {
 	s     scanner
-	arena []byte
+	keys  []byte
+	arena []byte // values only
 	lower []byte
 	pairs []dimPair
 	// conversation and activityType index pairs, or -1.
@@ -360,8 +368,8 @@ func (d *dimensions) value(i int) []byte {
 	return d.arena[p.valStart:p.valEnd]
 }
 
-func (d *dimensions) parse(row *resultRow, b *batch) error {
-	d.pairs, d.arena = d.pairs[:0], d.arena[:0]
+func (d *dimensions) parse(row *resultRow, isMessage bool) error {
+	d.pairs, d.keys, d.arena = d.pairs[:0], d.keys[:0], d.arena[:0]
 	d.conversation, d.activityType = -1, -1
 	var data []byte
 	switch row.dims.kind {
@@ -370,10 +378,9 @@ func (d *dimensions) parse(row *resultRow, b *batch) error {
 	case cellString, cellRaw:
 		data = row.bytes(row.dims)
 	}
-	if len(strings.TrimSpace(string(data))) == 0 && row.dims.kind == cellString {
+	if len(bytes.TrimSpace(data)) == 0 && row.dims.kind == cellString {
 		return nil
 	}
-	isMessage := messageEvents[string(row.bytes(row.name))]
 	s := &d.s
 	s.resetBytes(data)
 	if err := s.expect('{'); err != nil {
@@ -388,11 +395,11 @@ func (d *dimensions) parse(row *resultRow, b *batch) error {
 	} else {
 		for {
 			var p dimPair
-			p.keyStart = len(d.arena)
-			if d.arena, err = s.appendString(d.arena); err != nil {
+			p.keyStart = len(d.keys)
+			if d.keys, err = s.appendString(d.keys); err != nil {
 				return fmt.Errorf("customDimensions: %w", err)
 			}
-			p.keyEnd = len(d.arena)
+			p.keyEnd = len(d.keys)
 			if err := s.expect(':'); err != nil {
 				return fmt.Errorf("customDimensions: %w", err)
 			}
@@ -414,7 +421,7 @@ func (d *dimensions) parse(row *resultRow, b *batch) error {
 				return fmt.Errorf("customDimensions: %w", err)
 			}
 			p.valEnd = len(d.arena)
-			d.lower = appendLower(d.lower[:0], d.arena[p.keyStart:p.keyEnd])
+			d.lower = appendLower(d.lower[:0], d.keys[p.keyStart:p.keyEnd])
 			p.field = knownKeys[string(d.lower)]
 			switch p.field {
 			case fieldActivityType, fieldActivityName, fieldActivityValue:
@@ -478,8 +485,53 @@ func parseTimeCell(row *resultRow, c cell) (time.Time, bool) {
 	if c.kind != cellString {
 		return time.Time{}, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(row.bytes(c)))
+	return parseTime(row.bytes(c))
+}
+
+// parseTime reads the query API's datetimes, "2026-02-18T01:24:36.1234567Z",
+// without allocating; other RFC 3339 forms go through time.Parse.
+func parseTime(v []byte) (time.Time, bool) {
+	if len(v) >= 20 && len(v) <= 30 && v[4] == '-' && v[7] == '-' && v[10] == 'T' && v[13] == ':' && v[16] == ':' && v[len(v)-1] == 'Z' {
+		year, ok1 := digits(v[0:4])
+		month, ok2 := digits(v[5:7])
+		day, ok3 := digits(v[8:10])
+		hour, ok4 := digits(v[11:13])
+		minute, ok5 := digits(v[14:16])
+		sec, ok6 := digits(v[17:19])
+		nanos, ok7 := 0, true
+		if frac := v[19 : len(v)-1]; len(frac) > 0 {
+			if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+				ok7 = false
+			} else {
+				n, ok := digits(frac[1:])
+				for range 10 - len(frac) {
+					n *= 10
+				}
+				nanos, ok7 = n, ok
+			}
+		}
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 &&
+			month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour < 24 && minute < 60 && sec < 60 {
+			t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
+			if t.Day() == day { // rejects 2026-02-30
+				return t, true
+			}
+		}
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(v))
 	return t, err == nil
+}
+
+func digits(v []byte) (int, bool) {
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // logMalformed writes one warning per malformed row (the first

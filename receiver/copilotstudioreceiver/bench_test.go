@@ -1,0 +1,115 @@
+package copilotstudioreceiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchResponse renders a query response of about size bytes in the real
+// shape, with a realistic mix of Copilot Studio rows.
+func benchResponse(size int) []byte {
+	var b bytes.Buffer
+	b.Grow(size + 4096)
+	b.WriteString(`{"tables":[{"name":"PrimaryResult","columns":[{"name":"timestamp","type":"datetime"},{"name":"name","type":"string"},{"name":"itemId","type":"string"},{"name":"customDimensions","type":"dynamic"},{"name":"cloud_RoleInstance","type":"string"},{"name":"ingest","type":"datetime"}],"rows":[`)
+	reply := strings.Repeat("To reset your password open https://aka.ms/sspr, verify with your phone, then choose a new one. ", 3)
+	base := time.Date(2026, 2, 18, 0, 0, 0, 0, time.UTC)
+	for i := 0; b.Len() < size; i++ {
+		var name string
+		var dims map[string]string
+		conv := fmt.Sprintf("a:1EBqwy%08dXk2q-Teams-19:meeting_%d@thread.v2", i/6, i/6)
+		switch i % 6 {
+		case 0:
+			name, dims = "BotMessageReceived", map[string]string{"type": "message", "channelId": "msteams", "conversationId": conv,
+				"activityId": fmt.Sprint(1700000000000 + i), "fromId": "29:1W6aRXr0j9bT5bY9f1", "fromName": "Jane Doe",
+				"recipientId": "28:c40c1118-1111", "recipientName": "HR Agent", "locale": "en-US", "DesignMode": "False",
+				"text": "How do I reset my password? I \"forgot\" it again.", "TeamsTenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47"}
+		case 1:
+			name, dims = "TopicStart", map[string]string{"TopicName": "cr44e_MyAgent.topic.ResetPassword", "Trigger": "OnRecognizedIntent", "Action": "Started", "conversationId": conv}
+		case 2:
+			name, dims = "TopicAction", map[string]string{"TopicName": "cr44e_MyAgent.topic.ResetPassword", "TopicId": "t-17", "Kind": "SendActivity", "ActionId": "sendMessage_x1", "conversationId": conv}
+		case 3, 4:
+			name, dims = "BotMessageSend", map[string]string{"channelId": "msteams", "conversationId": conv,
+				"replyActivityId": fmt.Sprint(1700000000000 + i - i%6), "recipientId": "29:1W6aRXr0j9bT5bY9f1", "recipientName": "Jane Doe",
+				"text": reply, "speak": "", "designMode": "False"}
+		default:
+			name, dims = "GenerativeAnswers", map[string]string{"conversationId": conv, "TopicName": "cr44e_MyAgent.topic.Search", "Message": "reset password", "Result": "Answered", "Summary": "Explained SSPR"}
+		}
+		dimsJSON, _ := json.Marshal(dims)
+		cells, _ := json.Marshal([]any{
+			base.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano), name,
+			fmt.Sprintf("5f1c0a2e-7c1e-4a0e-9f7e-%012d", i), string(dimsJSON), "HR Agent",
+			base.Add(time.Duration(i)*time.Millisecond + 34*time.Second).Format(time.RFC3339Nano),
+		})
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(cells)
+	}
+	b.WriteString(`]}]}`)
+	return b.Bytes()
+}
+
+// BenchmarkDecodeResponse decodes a ~100 MB query response into log records
+// (streaming scanner, customDimensions parsing, pdata building): the whole
+// per-row cost of a poll. MB/s is per core (the decoder is single-threaded).
+func BenchmarkDecodeResponse(b *testing.B) {
+	body := benchResponse(100 << 20)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	var retained uint64
+	var rows int
+	b.ResetTimer()
+	for range b.N {
+		var before, after runtime.MemStats
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		bt := newBatch(testAppID, func(string) bool { return false })
+		res, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { bt.add(r); return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if bt.records != res.rows {
+			b.Fatalf("%d records from %d rows: %v", bt.records, res.rows, bt.malformed[:min(3, len(bt.malformed))])
+		}
+		rows = res.rows
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		retained = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(bt)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(rows), "rows/op")
+	// Heap still held by the decoded records, relative to the response size.
+	b.ReportMetric(float64(retained)/float64(len(body)), "retained/response")
+}
+
+// BenchmarkDecodeResponseScanOnly is the streaming decoder alone, without
+// building log records: the share of the cost that is JSON.
+func BenchmarkDecodeResponseScanOnly(b *testing.B) {
+	body := benchResponse(100 << 20)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		var d dimensions
+		n := 0
+		_, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error {
+			if err := d.parse(r, true); err != nil {
+				return err
+			}
+			n += len(d.pairs)
+			return nil
+		})
+		if err != nil || n == 0 {
+			b.Fatal(err, n)
+		}
+	}
+}
