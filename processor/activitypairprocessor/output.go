@@ -3,7 +3,6 @@ package activitypairprocessor
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -178,7 +177,11 @@ func (e *aktoEncoder) encode(rec plog.LogRecord, t *turn) {
 func (e *aktoEncoder) record(b []byte, t *turn) []byte {
 	c := t.conv
 	b = append(b, `{"path":`...)
-	b = appendJSONString(b, "/copilot/conversation/"+url.PathEscape(c.id)+"/message/"+strconv.Itoa(t.index))
+	b = append(b, `"/copilot/conversation/`...)
+	b = appendPathSegment(b, c.id)
+	b = append(b, "/message/"...)
+	b = strconv.AppendInt(b, int64(t.index), 10)
+	b = append(b, '"')
 	b = append(b, `,"method":"POST","requestHeaders":`...)
 	b = appendJSONString(b, c.res.aktoHeaders)
 	b = append(b, `,"responseHeaders":"{\"content-type\":\"application/json\"}","requestPayload":`...)
@@ -203,6 +206,21 @@ func (e *aktoEncoder) record(b []byte, t *turn) []byte {
 	e.inner = e.tag(e.inner[:0], t)
 	b = appendJSONBytes(b, e.inner)
 	return append(b, '}')
+}
+
+// appendPathSegment percent-encodes every byte but the unreserved ones
+// (RFC 3986), so that Teams ids with ':', '@', ';' and '=' stay one plain
+// path segment; url.PathUnescape reads it back.
+func appendPathSegment(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&0xf])
+	}
+	return b
 }
 
 // requestPayload is the user's message; empty for a turn without one.

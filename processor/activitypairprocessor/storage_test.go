@@ -2,6 +2,9 @@ package activitypairprocessor
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadata"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
 )
@@ -171,6 +175,88 @@ func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
 			metadatatest.AssertEqualActivitypairStateRestoreFailures(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 			h.consume(c1All...)
 			assert.Equal(t, []summary{c1Turn1}, h.summaries(), "the replaced state is readable")
+		})
+	}
+}
+
+// flakyStorage fails the next storage batch when told to, as a crash
+// between passing turns on and saving would leave things.
+type flakyStorage struct {
+	storage.Extension
+	failNext *bool
+}
+
+func (f flakyStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := f.Extension.GetClient(ctx, kind, id, name)
+	return &flakyClient{Client: c, failNext: f.failNext}, err
+}
+
+type flakyClient struct {
+	storage.Client
+	failNext *bool
+}
+
+func (c *flakyClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	if *c.failNext {
+		*c.failNext = false
+		return errors.New("disk is gone")
+	}
+	return c.Client.Batch(ctx, ops...)
+}
+
+// The receiver's side of the contract, with crashes at random points: a
+// window is sent again until a ConsumeLogs for it returns nil (and sometimes
+// once more, when the crash comes before the receiver saved its cursor).
+// Every turn must come out, correctly paired; a repeat is allowed only with
+// the turn id it had the first time.
+func TestPropertyCrashesLoseNothing(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3, 4} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			w := workload.Generate(workload.DefaultConfig(seed, 300))
+			rng := rand.New(rand.NewPCG(seed, 5))
+			fail := false
+			files := newFileStorage(t)
+			host := storageHost{Host: files.Host, ext: flakyStorage{Extension: files.ext.(storage.Extension), failNext: &fail}}
+			cfg := createDefaultConfig().(*Config)
+			cfg.StorageID = &storageID
+			h := newHarness(t, cfg, host)
+			crashes := 0
+			windows := splits(rng, w.Rows, 300)
+			for k := 0; k < len(windows); {
+				ld := workloadLogs(t, windows[k])
+				switch r := rng.Float64(); {
+				case r < 0.05: // crash after the turns went on, before the state was saved
+					fail = true
+					err := h.p.ConsumeLogs(context.Background(), ld)
+					if fail { // nothing new to save: the window was all duplicates
+						require.NoError(t, err)
+						fail = false
+					} else {
+						require.ErrorContains(t, err, "disk is gone")
+					}
+					h.kill()
+					h.start(cfg, host)
+					crashes++
+				case r < 0.10: // crash after ConsumeLogs returned, before the receiver saved its cursor
+					require.NoError(t, h.p.ConsumeLogs(context.Background(), ld))
+					h.kill()
+					h.start(cfg, host)
+					crashes++
+				case r < 0.13: // graceful restart
+					require.NoError(t, h.p.ConsumeLogs(context.Background(), ld))
+					h.shutdown()
+					h.start(cfg, host)
+					k++
+				default:
+					require.NoError(t, h.p.ConsumeLogs(context.Background(), ld))
+					k++
+				}
+			}
+			h.clock.Advance(time.Hour) // every conversation idle: the rest goes out
+			require.NoError(t, h.p.sweep(context.Background()))
+			rep := workload.Verify(w.Turns, aktoValues(h))
+			require.NoError(t, rep.Err(true), "after %d crashes", crashes)
+			t.Logf("%d crashes, %d turns, %d repeated with their turn id", crashes, rep.Expected, rep.Duplicated)
 		})
 	}
 }
