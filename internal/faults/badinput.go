@@ -74,7 +74,7 @@ func badInput(seed uint64, at time.Time) []badCase {
 	}
 	withText := func(r *workload.Row, text string) { setDims(r, func(d map[string]any) { d["text"] = text }) }
 
-	received, send, action := schema.EventMessageReceived, schema.EventMessageSend, schema.EventTopicAction
+	received, send := schema.EventMessageReceived, schema.EventMessageSend
 
 	add("customDimensions not JSON", received, true, func(r *workload.Row, m string) {
 		r.CustomDimensions = `{"type":"message","conversationId":"x","text":"` + m + ` unterminated`
@@ -113,7 +113,9 @@ func badInput(seed uint64, at time.Time) []badCase {
 		withText(r, m)
 		r.CustomDimensions = strings.Replace(r.CustomDimensions, m, m+" broken \xff\xfe bytes, half an emoji \\ud83d", 1)
 	})
-	c := add("unknown event name", action, false, func(r *workload.Row, m string) {})
+	// A reply whose event name the receiver never asked for (a proxy or an
+	// API change let it through).
+	c := add("unknown event name", send, true, func(r *workload.Row, m string) { withText(r, m) })
 	id := c.broken
 	c.tamper = func(t *Tamper) { t.SetCell(id, "name", "SomethingNobodyAskedFor") }
 

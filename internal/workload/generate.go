@@ -31,6 +31,10 @@ type Config struct {
 	// their ingestion times, which only an ingestion-time cursor gets right.
 	LateRate     float64
 	MaxLateDelay time.Duration
+	// FixedIngestionDelay, when set, replaces the random 20 s to 3 min: every
+	// row is ingested exactly this long after its event (plus lateness), so
+	// a conversation's rows arrive in event order with event-time gaps.
+	FixedIngestionDelay time.Duration
 }
 
 // DefaultConfig is a realistic mix: half the conversations greet first, one
@@ -358,6 +362,9 @@ func (g *generator) emit(name string, dims []dim) {
 // ingestionDelay: 20 s to 3 min (the reference's "typically"), plus the
 // conversation's lateness.
 func (g *generator) ingestionDelay() time.Duration {
+	if g.cfg.FixedIngestionDelay > 0 {
+		return g.cfg.FixedIngestionDelay + g.late
+	}
 	d := 20*time.Second + time.Duration(g.rng.ExpFloat64()*float64(30*time.Second))
 	return (min(d, 3*time.Minute) + g.late).Truncate(time.Millisecond)
 }

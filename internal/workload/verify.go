@@ -107,6 +107,13 @@ func NewVerifier(turns []Turn) *Verifier {
 	return v
 }
 
+// Expect adds turns that must arrive, like those given to NewVerifier.
+func (v *Verifier) Expect(turns []Turn) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.expect(turns, false)
+}
+
 // Optional adds turns that may or may not arrive: rows the pipeline is not
 // promised to fetch (ingested later than the overlap reaches back). If they
 // arrive they must be right and arrive once, like the others.
