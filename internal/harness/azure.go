@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeentra"
@@ -96,4 +99,30 @@ func Env(maps ...map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// ingestUpperBound reads the exclusive upper bound of a query's ingestion
+// window, as the copilotstudio receiver writes it.
+var ingestUpperBound = regexp.MustCompile(`ingest <=? datetime\(([^)]+)\)`)
+
+// CursorPassed reports whether the receiver has read, delivered and
+// committed every row ingested at or before t: a successful query's window
+// reached past t, and a later query has started. The receiver issues its
+// next query only after the pipeline accepted the previous window and the
+// cursor was stored, so from then on a SIGKILL cannot make it fetch those
+// rows as new.
+func (a *Azure) CursorPassed(t time.Time) bool {
+	covered := false
+	for _, req := range a.AppInsights.Requests() {
+		if covered {
+			return true
+		}
+		m := ingestUpperBound.FindStringSubmatch(req.Query)
+		if req.Status != http.StatusOK || req.Fault != 0 || m == nil {
+			continue
+		}
+		upper, err := time.Parse(time.RFC3339Nano, m[1])
+		covered = err == nil && upper.After(t)
+	}
+	return false
 }
