@@ -5,8 +5,10 @@ import (
 	"syscall"
 )
 
-// setChildAttrs makes the kernel kill the collector if the test process dies
-// first, so no orphan keeps ports and storage busy.
+// setChildAttrs runs the collector in its own process group, so Ctrl-C in a
+// terminal reaches only the parent, which then stops it in order; and makes
+// the kernel kill it if the parent dies first, so no orphan keeps ports and
+// storage busy.
 func setChildAttrs(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
