@@ -373,3 +373,27 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// FuzzDecodeResponse feeds arbitrary bodies to the decoder and the row
+// mapping: they must never panic, and every decoded row is either a record
+// or a counted drop.
+func FuzzDecodeResponse(f *testing.F) {
+	f.Add(`{"tables":[{"name":"PrimaryResult","columns":[{"name":"timestamp","type":"datetime"},{"name":"name","type":"string"},{"name":"itemId","type":"string"},{"name":"customDimensions","type":"dynamic"},{"name":"cloud_RoleInstance","type":"string"},{"name":"ingest","type":"datetime"}],"rows":[["2026-02-18T01:24:36.123Z","BotMessageReceived","i1","{\"type\":\"message\",\"conversationId\":\"c\",\"text\":\"hi \\u00e9\"}","HR Agent","2026-02-18T01:25:10.456Z"],["x",1,null,"{",null,"2026-02-18T01:25:10Z"]]}],"error":{"code":"PartialError","message":"m"}}`)
+	f.Add(`{"tables":[]}`)
+	f.Add(`not json`)
+	f.Add(`{"tables":[{"rows":[[1]],"columns":[]}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		b := newBatch(testAppID, func(string) bool { return false })
+		res, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil })
+		if err != nil {
+			return
+		}
+		dropped := 0
+		for _, n := range b.drops {
+			dropped += n
+		}
+		if b.records+dropped != res.rows {
+			t.Fatalf("%d rows: %d records + %d drops", res.rows, b.records, dropped)
+		}
+	})
+}

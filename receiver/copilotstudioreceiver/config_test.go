@@ -1,0 +1,163 @@
+package copilotstudioreceiver
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+)
+
+func loadConfig(t *testing.T, id string) *Config {
+	t.Helper()
+	t.Setenv("COPILOTSTUDIO_CLIENT_SECRET", "from-the-environment")
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved, err := resolveEnv(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := resolved.Sub(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		t.Fatalf("unmarshal %s: %v", id, err)
+	}
+	return cfg
+}
+
+// resolveEnv expands ${env:...} the way the collector's resolver would.
+func resolveEnv(cm *confmap.Conf) (*confmap.Conf, error) {
+	raw := cm.ToStringMap()
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				x[k] = walk(e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = walk(e)
+			}
+		case string:
+			if strings.HasPrefix(x, "${env:") {
+				return "from-the-environment"
+			}
+		}
+		return v
+	}
+	return confmap.NewFromStringMap(walk(raw).(map[string]any)), nil
+}
+
+func TestLoadFullConfig(t *testing.T) {
+	cfg := loadConfig(t, "copilotstudio")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	storage := component.MustNewIDWithName("file_storage", "copilotstudio")
+	want := Config{
+		Endpoint: "https://api.applicationinsights.us", Timeout: 2 * time.Minute, ProxyURL: "http://proxy.internal:3128",
+		ApplicationID: "9f3c5d2e-0000-4000-8000-00000000a001",
+		EventNames:    []string{"BotMessageReceived", "BotMessageSend"}, Agents: []string{"HR Agent", "IT Helpdesk"},
+		PollInterval: 5 * time.Minute, InitialLookback: 48 * time.Hour, IngestionDelay: 5 * time.Minute,
+		Overlap: 2 * time.Minute, MaxRowsPerQuery: 100000, StorageID: &storage,
+	}
+	if cfg.Endpoint != want.Endpoint || cfg.Timeout != want.Timeout || cfg.ProxyURL != want.ProxyURL ||
+		cfg.ApplicationID != want.ApplicationID || strings.Join(cfg.EventNames, ",") != strings.Join(want.EventNames, ",") ||
+		strings.Join(cfg.Agents, ",") != strings.Join(want.Agents, ",") || cfg.PollInterval != want.PollInterval ||
+		cfg.InitialLookback != want.InitialLookback || cfg.IngestionDelay != want.IngestionDelay ||
+		cfg.Overlap != want.Overlap || cfg.MaxRowsPerQuery != want.MaxRowsPerQuery || *cfg.StorageID != storage {
+		t.Fatalf("loaded %+v", cfg)
+	}
+	if cfg.TLS.CAFile != "/etc/ssl/private-ca.pem" {
+		t.Errorf("tls.ca_file = %q", cfg.TLS.CAFile)
+	}
+	if cfg.Auth.ClientSecret != "from-the-environment" || cfg.Auth.AuthorityHost != "https://login.microsoftonline.us/" {
+		t.Errorf("auth = %+v", cfg.Auth)
+	}
+	if strings.Contains(cfg.Auth.ClientSecret.String(), "environment") {
+		t.Error("configopaque secret prints in clear")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg := loadConfig(t, "copilotstudio/minimal")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Endpoint != "https://api.applicationinsights.io" || cfg.PollInterval != 10*time.Minute ||
+		cfg.InitialLookback != 24*time.Hour || cfg.IngestionDelay != 3*time.Minute || cfg.Overlap != time.Minute ||
+		cfg.MaxRowsPerQuery != 50000 || cfg.StorageID != nil {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	want := append(append([]string{}, schema.MessageEvents...), schema.FlowEvents...)
+	if strings.Join(cfg.EventNames, ",") != strings.Join(want, ",") {
+		t.Fatalf("default event_names = %v", cfg.EventNames)
+	}
+}
+
+func TestValidateNamesEveryProblem(t *testing.T) {
+	err := loadConfig(t, "copilotstudio/invalid").Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{
+		"application_id is required", `endpoint "ftp://example"`, "event_names is empty", "agents[0] is empty",
+		"poll_interval 0s is too short", "initial_lookback 0s must be positive", "ingestion_delay -1m0s must not be negative",
+		"overlap -1s must not be negative", "max_rows_per_query 600000 is out of range: use 1 to 500000",
+		"auth.tenant_id is required for auth.type client_secret", "auth.client_id is required",
+		"auth.client_secret is required", "auth.authority_host \"http://login.example\" must be an https URL",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("validation error lacks %q:\n%v", want, err)
+		}
+	}
+	err = loadConfig(t, "copilotstudio/unknown_auth").Validate()
+	if err == nil || !strings.Contains(err.Error(), `auth.type "password" is unknown: use one of client_secret, client_certificate`) {
+		t.Fatalf("unknown auth type: %v", err)
+	}
+}
+
+func TestTokenScopeFromEndpoint(t *testing.T) {
+	for endpoint, want := range map[string]string{
+		"https://api.applicationinsights.io":        "https://api.applicationinsights.io/.default",
+		"https://api.applicationinsights.us/":       "https://api.applicationinsights.us/.default",
+		"https://127.0.0.1:4443/some/path":          "https://127.0.0.1:4443/.default",
+		"https://api.applicationinsights.azure.cn/": "https://api.applicationinsights.azure.cn/.default",
+	} {
+		got, err := tokenScope(endpoint)
+		if err != nil || got != want {
+			t.Errorf("tokenScope(%q) = %q, %v; want %q", endpoint, got, err, want)
+		}
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		"2026-02-18T01:24:36Z":           time.Date(2026, 2, 18, 1, 24, 36, 0, time.UTC),
+		"2026-02-18T01:24:36.1Z":         time.Date(2026, 2, 18, 1, 24, 36, 100000000, time.UTC),
+		"2026-02-18T01:24:36.1234567Z":   time.Date(2026, 2, 18, 1, 24, 36, 123456700, time.UTC),
+		"2026-02-18T01:24:36.123456789Z": time.Date(2026, 2, 18, 1, 24, 36, 123456789, time.UTC),
+		"2026-02-18T02:24:36+01:00":      time.Date(2026, 2, 18, 1, 24, 36, 0, time.UTC),
+	} {
+		got, ok := parseTime([]byte(in))
+		if !ok || !got.Equal(want) {
+			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "2026-02-30T01:24:36Z", "2026-13-18T01:24:36Z", "2026-02-18T25:24:36Z", "2026-02-18T01:24:36.Z", "2026-02-18 01:24:36Z", "yesterday"} {
+		if _, ok := parseTime([]byte(bad)); ok {
+			t.Errorf("parseTime(%q) accepted", bad)
+		}
+	}
+}
