@@ -77,9 +77,12 @@ type Server struct {
 	srv  *httptest.Server
 	done chan struct{}
 
+	closeOnce sync.Once
+
 	mu       sync.Mutex
 	now      time.Time // zero: real time
-	rows     []Row
+	rows     []Row     // sorted by ingestion time, then item id, when !unsorted
+	unsorted bool
 	faults   []Fault
 	requests []Request
 }
@@ -106,8 +109,10 @@ func (s *Server) URL() string { return s.srv.URL }
 
 // Close releases stalled requests and stops the server.
 func (s *Server) Close() {
-	close(s.done)
-	s.srv.Close()
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.srv.Close()
+	})
 }
 
 // SetNow sets the stand-in's clock; rows ingested after it are invisible.
@@ -143,6 +148,14 @@ func (s *Server) AddRows(rows ...Row) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rows = append(s.rows, rows...)
+	s.unsorted = true // sorted lazily, so adding rows one by one stays cheap
+}
+
+// RowCount is the number of rows stored, visible or not.
+func (s *Server) RowCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rows)
 }
 
 // LoadFile adds the rows of a row file (see the package doc).
@@ -298,8 +311,22 @@ func (s *Server) authenticate(r *http.Request) (status int, code, msg string) {
 
 func (s *Server) selectRows(q *query, now, from, to time.Time) []Row {
 	s.mu.Lock()
+	if s.unsorted {
+		sort.SliceStable(s.rows, func(i, j int) bool { return rowLess(s.rows[i], s.rows[j]) })
+		s.unsorted = false
+	}
+	start := 0
+	if q.lower.set {
+		start = sort.Search(len(s.rows), func(i int) bool { return !s.rows[i].IngestionTime.Before(q.lower.t) })
+	}
 	var out []Row
-	for _, r := range s.rows {
+	for _, r := range s.rows[start:] {
+		if !q.upper.admitsBelow(r.IngestionTime) || r.IngestionTime.After(now) {
+			break // sorted: nothing later qualifies
+		}
+		if q.take > 0 && len(out) == q.take {
+			break
+		}
 		switch {
 		case r.IngestionTime.After(now):
 		case !from.IsZero() && (r.Timestamp.Before(from) || r.Timestamp.After(to)):
@@ -311,18 +338,17 @@ func (s *Server) selectRows(q *query, now, from, to time.Time) []Row {
 		}
 	}
 	s.mu.Unlock()
-	// Without an order the real service returns rows in no particular order;
-	// a stable order here keeps tests reproducible.
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].IngestionTime.Equal(out[j].IngestionTime) {
-			return out[i].IngestionTime.Before(out[j].IngestionTime)
-		}
-		return out[i].ItemID < out[j].ItemID
-	})
-	if q.take > 0 && len(out) > q.take {
-		out = out[:q.take]
-	}
+	// Rows come out in ingestion order, item id next, with or without an
+	// "order by": the real service promises no order without one, and a
+	// fixed one keeps tests reproducible.
 	return out
+}
+
+func rowLess(a, b Row) bool {
+	if !a.IngestionTime.Equal(b.IngestionTime) {
+		return a.IngestionTime.Before(b.IngestionTime)
+	}
+	return a.ItemID < b.ItemID
 }
 
 // writeTable streams the result so large answers do not sit in memory twice.

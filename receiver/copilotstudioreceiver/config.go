@@ -154,6 +154,11 @@ func (c *Config) Validate() error {
 	if c.MaxRowsPerQuery < 1 || c.MaxRowsPerQuery > apiMaxRows {
 		add("max_rows_per_query %d is out of range: use 1 to %d (the query API's limit)", c.MaxRowsPerQuery, apiMaxRows)
 	}
+	if c.ProxyURL != "" {
+		if u, err := url.Parse(c.ProxyURL); err != nil || u.Host == "" {
+			add("proxy_url %q is not a URL such as http://proxy.internal:3128", c.ProxyURL)
+		}
+	}
 	if c.Timeout < 0 {
 		add("timeout %v must not be negative", c.Timeout)
 	}
