@@ -11,7 +11,7 @@ type conversation struct {
 	locale  string
 	rows    []row // buffered, ordered by (event time, item id)
 
-	nextIndex int // {n} of its next emitted turn
+	nextIndex int32 // {n} of its next emitted turn
 	// emittedAsks are the activity ids of the requests (and events) of its
 	// latest emitted turns: a reply to one of them that comes late becomes a
 	// turn of its own instead of joining a later turn by mistake.
@@ -19,31 +19,44 @@ type conversation struct {
 	lastObserved int64 // latest ingestion time of its rows
 	lastArrival  int64 // wall clock, Unix nanoseconds, of its latest new row
 
-	openTurns int
 	deadline  int64 // ingestion time at which its first open turn is complete
-	heapIndex int   // position in state.deadlines, -1 when absent
+	openTurns int32
+	heapIndex int32 // position in state.deadlines, -1 when absent
 
 	// idle list, least recently active first; only conversations with rows
 	idlePrev, idleNext *conversation
 
-	touched   bool // rows added in the current call
-	inBatch   bool // selected for emission in the current call
-	journaled bool // in state.journal.convs
-	take      int  // turns selected for emission in the current call
-	due       int  // of which complete on their own; the rest by the batch's trigger
+	touched   bool  // rows added in the current call
+	inBatch   bool  // selected for emission in the current call
+	journaled bool  // in state.journal.convs
+	take      int32 // turns selected for emission in the current call
+	due       int32 // of which complete on their own; the rest by the batch's trigger
 }
 
 // maxEmittedAsks bounds conversation.emittedAsks.
 const maxEmittedAsks = 16
 
-// insert adds r in order. Rows mostly arrive in order, so the search from
-// the end is short.
-func (c *conversation) insert(r row) {
+// insert adds r in order, unless the conversation holds it already. Rows
+// mostly arrive in order, so the search from the end is short.
+func (c *conversation) insert(r row) bool {
+	if r.replyTo != "" {
+		// Hold one copy of the id the reply and its message share.
+		for k := range c.rows {
+			if c.rows[k].activity == r.replyTo {
+				r.replyTo = c.rows[k].activity
+				break
+			}
+		}
+	}
 	i := len(c.rows)
 	for i > 0 && r.before(&c.rows[i-1]) {
 		i--
 	}
+	if i > 0 && c.rows[i-1].at == r.at && c.rows[i-1].item == r.item {
+		return false
+	}
 	c.rows = slices.Insert(c.rows, i, r)
+	return true
 }
 
 func (c *conversation) emittedAsk(id string) bool {
@@ -110,7 +123,7 @@ func (p *planner) plan(c *conversation) {
 			if r.kind == kindRequest {
 				req = int32(i)
 			}
-			p.plans = append(p.plans, turnPlan{request: req, start: r.at, opened: r.observed})
+			p.plans = append(p.plans, turnPlan{request: req, start: r.at, opened: r.observed()})
 			cur = int32(len(p.plans) - 1)
 		}
 		if r.kind == kindRequest || r.kind == kindEvent {
@@ -131,7 +144,7 @@ func (p *planner) plan(c *conversation) {
 			p.turnOf[i] = p.orphanTurn(c, r.replyTo)
 		} else {
 			pl := &p.plans[p.turnOf[i]]
-			pl.waiting = max(pl.waiting, r.observed)
+			pl.waiting = max(pl.waiting, r.observed())
 		}
 	}
 
@@ -152,10 +165,10 @@ func (p *planner) plan(c *conversation) {
 	for i, t := range p.turnOf {
 		pl := &p.plans[t]
 		if len(pl.rows) == 0 && pl.orphanOf != "" {
-			pl.start, pl.opened = c.rows[i].at, c.rows[i].observed
+			pl.start, pl.opened = c.rows[i].at, c.rows[i].observed()
 		}
 		pl.rows = append(pl.rows, int32(i))
-		pl.ingested = max(pl.ingested, c.rows[i].observed)
+		pl.ingested = max(pl.ingested, c.rows[i].observed())
 	}
 }
 

@@ -3,6 +3,7 @@ package activitypairprocessor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,8 +30,9 @@ func (t *turn) row(i int) *row { return &t.conv.rows[t.rows[i]] }
 
 var outcomeNames = [outcomeCount]string{schema.OutcomePaired, schema.OutcomeRequestOnly, schema.OutcomeResponseOnly, schema.OutcomeFailed}
 
-// describe fills the derived fields of t from its rows.
-func (t *turn) describe() {
+// describe fills the derived fields of t from its rows; scratch is a
+// reusable buffer.
+func (t *turn) describe(scratch *[]byte) {
 	var firstReply, first *row
 	failed := false
 	for i := range t.rows {
@@ -55,7 +57,7 @@ func (t *turn) describe() {
 		opening = firstReply
 	}
 	t.at = opening.at
-	t.id = turnID(t.conv.id, opening.item)
+	t.id = turnID(scratch, t.conv.id, opening.item)
 	switch {
 	case failed:
 		t.outcome = outcomeFailed
@@ -70,13 +72,13 @@ func (t *turn) describe() {
 
 // turnID is the same for the same conversation and opening row on every
 // run, whatever order or batches the rows came in.
-func turnID(conversation, openingItem string) string {
-	h := sha256.New()
-	h.Write([]byte(conversation))
-	h.Write([]byte{0})
-	h.Write([]byte(openingItem))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+func turnID(scratch *[]byte, conversation string, openingItem itemID) string {
+	b := openingItem.appendTo(append(append((*scratch)[:0], conversation...), 0))
+	*scratch = b
+	sum := sha256.Sum256(b)
+	var id [32]byte
+	hex.Encode(id[:], sum[:16])
+	return string(id[:])
 }
 
 // build turns the selected turns of b into log records, one resource per
@@ -93,19 +95,19 @@ func (s *state) build(b *batch, enc encoder, now int64) plog.Logs {
 			if len(pl.rows) == 0 {
 				return
 			}
-			t := turn{conv: c, rows: pl.rows, index: c.nextIndex + turns, trigger: trig}
+			t := turn{conv: c, rows: pl.rows, index: int(c.nextIndex) + turns, trigger: trig}
 			if pl.request >= 0 {
 				t.request = &c.rows[pl.request]
 			}
-			t.describe()
+			t.describe(&s.scratch)
 			enc.encode(newTurnRecord(ld, c, t.at, now), &t)
 			b.indices = append(b.indices, pl.rows...)
 			b.counts[t.outcome][trig]++
 			turns++
 		}
-		for k := 0; k < min(c.take, p.chronological); k++ {
+		for k := 0; k < min(int(c.take), p.chronological); k++ {
 			trig := triggerComplete
-			if k >= c.due {
+			if k >= int(c.due) {
 				trig = b.trigger
 			}
 			emit(k, trig)
@@ -153,7 +155,7 @@ func putTurnKeys(attrs pcommon.Map, t *turn) {
 	ids := attrs.PutEmptySlice(schema.TurnItemIDs)
 	ids.EnsureCapacity(len(t.rows))
 	for i := range t.rows {
-		ids.AppendEmpty().SetStr(t.row(i).item)
+		ids.AppendEmpty().SetStr(t.row(i).item.String())
 	}
 }
 
@@ -161,6 +163,7 @@ func putTurnKeys(attrs pcommon.Map, t *turn) {
 type aktoEncoder struct {
 	accountID, vxlanID string
 	buf, inner         []byte
+	names              []string
 }
 
 const aktoIPPlaceholder = "0.0.0.0"
@@ -293,7 +296,8 @@ func (e *aktoEncoder) tag(b []byte, t *turn) []byte {
 		b = append(b, `,"channel":`...)
 		b = appendJSONString(b, t.conv.channel)
 	}
-	if topics := t.topics(); len(topics) > 0 {
+	e.names = t.topics(e.names[:0])
+	if topics := e.names; len(topics) > 0 {
 		b = append(b, `,"topics":"`...)
 		for i, name := range topics {
 			if i > 0 {
@@ -307,25 +311,15 @@ func (e *aktoEncoder) tag(b []byte, t *turn) []byte {
 	return append(b, '}')
 }
 
-// topics are the distinct topic names of the turn's flow, in order.
-func (t *turn) topics() []string {
-	var names []string
+// topics appends the distinct topic names of the turn's flow, in order.
+func (t *turn) topics(names []string) []string {
 	for i := range t.rows {
 		r := t.row(i)
-		if r.topic != "" && !containsString(names, r.topic) {
+		if r.topic != "" && !slices.Contains(names, r.topic) {
 			names = append(names, r.topic)
 		}
 	}
 	return names
-}
-
-func containsString(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // otlpEncoder writes the turn as structured attributes.
@@ -377,7 +371,7 @@ func (otlpEncoder) encode(rec plog.LogRecord, t *turn) {
 		}
 	}
 	topics := attrs.PutEmptySlice(schema.TurnTopics)
-	for _, name := range t.topics() {
+	for _, name := range t.topics(nil) {
 		topics.AppendEmpty().SetStr(name)
 	}
 	attrs.PutInt(schema.TurnDurationMS, (last-first)/int64(time.Millisecond))

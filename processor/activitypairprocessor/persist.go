@@ -44,7 +44,7 @@ type journalRow struct {
 
 type journalEmit struct {
 	conv     *conversation
-	item     string
+	item     itemID
 	observed int64
 }
 
@@ -53,7 +53,7 @@ func (j *journal) add(c *conversation, r row) {
 	j.touch(c)
 }
 
-func (j *journal) emit(c *conversation, item string, observed int64) {
+func (j *journal) emit(c *conversation, item itemID, observed int64) {
 	j.emitted = append(j.emitted, journalEmit{c, item, observed})
 }
 
@@ -254,7 +254,7 @@ func encodeDelta(s *state) []byte {
 	body = binary.AppendUvarint(body, uint64(len(j.emitted)))
 	for _, e := range j.emitted {
 		body = binary.AppendUvarint(body, w.conv(e.conv)+1)
-		body = appendString(body, e.item)
+		body = appendItem(body, e.item)
 		body = binary.AppendVarint(body, e.observed)
 	}
 	return w.finish(s.watermark, body)
@@ -270,12 +270,12 @@ func encodeSnapshot(s *state) []byte {
 			body = appendRow(body, ci, &c.rows[i])
 		}
 	}
-	body = binary.AppendUvarint(body, uint64(s.emitted.len()))
-	for _, e := range s.emitted.items[s.emitted.head:] {
+	body = binary.AppendUvarint(body, uint64(s.seen.emittedLen()))
+	s.seen.eachEmitted(func(id itemID, observed int64) {
 		body = binary.AppendUvarint(body, 0) // no conversation: its row is not buffered
-		body = appendString(body, e.item)
-		body = binary.AppendVarint(body, e.observed)
-	}
+		body = appendItem(body, id)
+		body = binary.AppendVarint(body, observed)
+	})
 	return w.finish(s.watermark, body)
 }
 
@@ -283,11 +283,20 @@ func appendRow(b []byte, conv uint64, r *row) []byte {
 	b = binary.AppendUvarint(b, conv)
 	b = append(b, byte(r.kind))
 	b = binary.AppendVarint(b, r.at)
-	b = binary.AppendVarint(b, r.observed-r.at)
-	for _, s := range [...]string{r.item, r.activity, r.replyTo, r.text, r.topic, r.detail} {
+	b = binary.AppendUvarint(b, uint64(r.lagMS))
+	b = appendItem(b, r.item)
+	for _, s := range [...]string{r.activity, r.replyTo, r.text, r.topic, r.detail} {
 		b = appendString(b, s)
 	}
 	return b
+}
+
+func appendItem(b []byte, id itemID) []byte {
+	if id.text != "" {
+		return appendString(b, id.text)
+	}
+	b = binary.AppendUvarint(b, 36)
+	return formatGUID(b, id.guid)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -434,7 +443,7 @@ func decodeSegment(seg []byte, s *state) error {
 			s.convs[id] = c
 		}
 		c.channel, c.locale = d.string(), d.string()
-		c.nextIndex = int(d.uvarint())
+		c.nextIndex = int32(d.uvarint())
 		c.lastObserved = max(c.lastObserved, d.varint())
 		asks := make([]string, d.count(1))
 		for k := range asks {
@@ -449,24 +458,23 @@ func decodeSegment(seg []byte, s *state) error {
 		var r row
 		r.kind = rowKind(d.byte())
 		r.at = d.varint()
-		r.observed = r.at + d.varint()
-		r.item, r.activity, r.replyTo = d.string(), d.string(), d.string()
+		r.lagMS = int32(min(d.uvarint(), math.MaxInt32))
+		item := d.string()
+		r.item = newItemID(item)
+		r.activity, r.replyTo = d.string(), d.string()
 		r.text, r.topic, r.detail = d.string(), d.string(), d.string()
-		if d.err != nil || ci >= uint64(len(convs)) || r.kind == 0 || r.kind >= kindLimit || r.item == "" {
+		if d.err != nil || ci >= uint64(len(convs)) || r.kind == 0 || r.kind >= kindLimit || item == "" {
 			d.fail("row")
 			break
 		}
-		if _, dup := s.seen[r.item]; dup {
-			continue
+		if !s.seen.contains(r.item) && convs[ci].insert(r) {
+			s.bufferedRows++
 		}
-		s.seen[r.item] = struct{}{}
-		convs[ci].insert(r)
-		s.bufferedRows++
 	}
 
 	for n := d.count(3); n > 0 && d.err == nil; n-- {
 		ci := d.uvarint()
-		item := d.string()
+		item := newItemID(d.string())
 		observed := d.varint()
 		if d.err != nil || ci > uint64(len(convs)) {
 			d.fail("emitted id")
@@ -482,8 +490,7 @@ func decodeSegment(seg []byte, s *state) error {
 				}
 			}
 		}
-		s.seen[item] = struct{}{}
-		s.emitted.push(emittedID{item, observed})
+		s.seen.emitted(item, observed)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("end")

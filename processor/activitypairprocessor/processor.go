@@ -141,7 +141,7 @@ func (p *pairProcessor) restore(ctx context.Context) error {
 	if err == nil {
 		p.logger.Info("Restored pairing state",
 			zap.Int("open_turns", p.state.openTurns), zap.Int("rows_buffered", p.state.bufferedRows),
-			zap.Int("emitted_ids", p.state.emitted.len()))
+			zap.Int("emitted_ids", p.state.seen.emittedLen()))
 		p.recordGauges(ctx)
 		return nil
 	}

@@ -1,7 +1,9 @@
 package activitypairprocessor
 
 import (
+	"math"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -27,8 +29,7 @@ const (
 // copy on read), so a row costs its header and nothing more.
 type row struct {
 	at       int64  // event time, Unix nanoseconds
-	observed int64  // ingestion time, Unix nanoseconds, never before at
-	item     string // unique per row
+	item     itemID // unique per row
 	activity string // the activity's own id (request, event, reply)
 	replyTo  string // reply: the activity id it answers
 	text     string // request and reply text; error message
@@ -36,7 +37,22 @@ type row struct {
 	// detail depends on kind: request: the user id; action: the node kind
 	// (SendActivity, HttpRequest, ...); error: the error code.
 	detail string
-	kind   rowKind
+	// lagMS is how long after at the row was ingested, in milliseconds:
+	// 4 bytes where the ingestion time itself would take 8.
+	lagMS int32
+	kind  rowKind
+}
+
+// observed is the row's ingestion time, Unix nanoseconds, at millisecond
+// precision, never before its event time.
+func (r *row) observed() int64 { return r.at + int64(r.lagMS)*int64(time.Millisecond) }
+
+// setObserved records the ingestion time; a lag past what 32 bits of
+// milliseconds hold (24 days) is clamped, which only makes the row count
+// as ingested earlier.
+func (r *row) setObserved(observed int64) {
+	lag := max(observed-r.at, 0) / int64(time.Millisecond)
+	r.lagMS = int32(min(lag, math.MaxInt32))
 }
 
 // before orders rows by event time, ties by item id, so that the order is
@@ -45,7 +61,7 @@ func (r *row) before(o *row) bool {
 	if r.at != o.at {
 		return r.at < o.at
 	}
-	return r.item < o.item
+	return r.item.compare(o.item) < 0
 }
 
 // rowContext is what a row carries that belongs to its conversation rather
@@ -56,9 +72,9 @@ type rowContext struct {
 	locale       string
 }
 
-// decodeRow reads one log record. ok is false when the record cannot be
-// paired (no conversation id or no item id).
-func decodeRow(rec plog.LogRecord) (r row, c rowContext, ok bool) {
+// decodeRow reads one log record and returns its item id as text too: a
+// record without it or without a conversation id cannot be paired.
+func decodeRow(rec plog.LogRecord) (r row, c rowContext, item string) {
 	var eventName, activityType, userID, topicKind, errorCode, errorMessage string
 	for k, v := range rec.Attributes().All() {
 		if v.Type() != pcommon.ValueTypeStr {
@@ -70,7 +86,7 @@ func decodeRow(rec plog.LogRecord) (r row, c rowContext, ok bool) {
 		case schema.ConversationID:
 			c.conversation = v.Str()
 		case schema.ItemID:
-			r.item = v.Str()
+			item = v.Str()
 		case schema.ActivityID:
 			r.activity = v.Str()
 		case schema.ReplyToActivityID:
@@ -123,10 +139,12 @@ func decodeRow(rec plog.LogRecord) (r row, c rowContext, ok bool) {
 	}
 
 	r.at = int64(rec.Timestamp())
-	r.observed = int64(rec.ObservedTimestamp())
+	observed := int64(rec.ObservedTimestamp())
 	if r.at == 0 {
-		r.at = r.observed
+		r.at = observed
 	}
-	r.observed = max(r.observed, r.at)
-	return r, c, c.conversation != "" && r.item != ""
+	r.setObserved(observed)
+	r.item = newItemID(item)
+	return r, c, item
+
 }

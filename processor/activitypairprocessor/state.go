@@ -44,10 +44,10 @@ type state struct {
 
 	convs     map[string]*conversation
 	resources map[string]*resource
+	interned  map[string]string // see intern
 	// seen holds the item ids of the rows buffered and of those emitted
 	// within idsTTL (ingestion time): a row seen again is a duplicate.
-	seen    map[string]struct{}
-	emitted fifo[emittedID]
+	seen    idSet
 	emptied fifo[emptiedConversation]
 
 	deadlines          convHeap
@@ -63,12 +63,8 @@ type state struct {
 	touched []*conversation
 	planner planner
 	stack   []int
+	scratch []byte
 	journal *journal // changes since the last save; nil without storage
-}
-
-type emittedID struct {
-	item     string
-	observed int64
 }
 
 type emptiedConversation struct {
@@ -84,7 +80,8 @@ func newState(cfg *Config) *state {
 		maxOpenTurns: cfg.MaxOpenTurns,
 		convs:        map[string]*conversation{},
 		resources:    map[string]*resource{},
-		seen:         map[string]struct{}{},
+		interned:     map[string]string{},
+		seen:         newIDSet(),
 	}
 }
 
@@ -101,20 +98,21 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 		var res *resource
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, rec := range sl.LogRecords().All() {
-				r, rc, ok := decodeRow(rec)
-				if !ok {
-					st.malformed = append(st.malformed, r.item)
+				r, rc, item := decodeRow(rec)
+				if item == "" || rc.conversation == "" {
+					st.malformed = append(st.malformed, item)
 					continue
 				}
-				if _, dup := s.seen[r.item]; dup {
+				if s.seen.contains(r.item) {
 					st.duplicates++
 					continue
 				}
 				if res == nil {
 					res = s.resourceOf(rl.Resource())
 				}
-				s.seen[r.item] = struct{}{}
-				s.addRow(r, rc, res, now)
+				if !s.addRow(r, rc, res, now) {
+					st.duplicates++
+				}
 			}
 		}
 	}
@@ -126,7 +124,8 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 	return st
 }
 
-func (s *state) addRow(r row, rc rowContext, res *resource, now int64) {
+// addRow buffers r; false when its conversation holds it already.
+func (s *state) addRow(r row, rc rowContext, res *resource, now int64) bool {
 	c := s.convs[rc.conversation]
 	if c == nil {
 		c = &conversation{id: rc.conversation, res: res, heapIndex: -1}
@@ -138,11 +137,17 @@ func (s *state) addRow(r row, rc rowContext, res *resource, now int64) {
 	if c.locale == "" {
 		c.locale = rc.locale
 	}
-	c.insert(r)
+	r.topic = s.intern(r.topic)
+	if r.kind == kindAction {
+		r.detail = s.intern(r.detail)
+	}
+	if !c.insert(r) {
+		return false
+	}
 	s.bufferedRows++
-	c.lastObserved = max(c.lastObserved, r.observed)
+	c.lastObserved = max(c.lastObserved, r.observed())
 	c.lastArrival = now
-	s.watermark = max(s.watermark, r.observed)
+	s.watermark = max(s.watermark, r.observed())
 	s.toIdleBack(c)
 	if !c.touched {
 		c.touched = true
@@ -151,16 +156,35 @@ func (s *state) addRow(r row, rc rowContext, res *resource, now int64) {
 	if s.journal != nil {
 		s.journal.add(c, r)
 	}
+	return true
+}
+
+// maxInterned bounds the table of shared topic names and node kinds.
+const maxInterned = 1 << 14
+
+// intern returns the one copy kept of a topic name or node kind: an agent
+// has a few dozen, repeated on most rows.
+func (s *state) intern(v string) string {
+	if v == "" {
+		return v
+	}
+	if w, ok := s.interned[v]; ok {
+		return w
+	}
+	if len(s.interned) < maxInterned {
+		s.interned[v] = v
+	}
+	return v
 }
 
 // refresh re-plans c after its rows changed: its open turns and the
 // ingestion time at which its first open turn will be complete.
 func (s *state) refresh(c *conversation) {
-	s.openTurns -= c.openTurns
+	s.openTurns -= int(c.openTurns)
 	c.openTurns = 0
 	if len(c.rows) == 0 {
 		if c.heapIndex >= 0 {
-			heap.Remove(&s.deadlines, c.heapIndex)
+			heap.Remove(&s.deadlines, int(c.heapIndex))
 		}
 		s.unlinkIdle(c)
 		s.emptied.push(emptiedConversation{c, c.lastObserved})
@@ -173,10 +197,10 @@ func (s *state) refresh(c *conversation) {
 			c.openTurns++
 		}
 	}
-	s.openTurns += c.openTurns
+	s.openTurns += int(c.openTurns)
 	_, c.deadline = s.completeTurns(c)
 	if c.heapIndex >= 0 {
-		heap.Fix(&s.deadlines, c.heapIndex)
+		heap.Fix(&s.deadlines, int(c.heapIndex))
 	} else {
 		heap.Push(&s.deadlines, c)
 	}
@@ -258,8 +282,8 @@ func (b *batch) selectTurns(c *conversation, due, take int) {
 		c.inBatch = true
 		b.convs = append(b.convs, c)
 	}
-	c.due = max(c.due, due)
-	c.take = max(c.take, take, due)
+	c.due = max(c.due, int32(due))
+	c.take = max(c.take, int32(take), int32(due))
 }
 
 // selectComplete adds every complete turn to b. The heap is walked, not
@@ -290,16 +314,16 @@ func (s *state) selectEvictions(b *batch) {
 	}
 	selected := 0
 	for _, c := range b.convs {
-		selected += min(c.take, c.openTurns)
+		selected += int(min(c.take, c.openTurns))
 	}
 	excess -= selected
 	for c := s.idleHead; c != nil && excess > 0; c = c.idleNext {
-		room := c.openTurns - c.take
+		room := int(c.openTurns - c.take)
 		if room <= 0 {
 			continue
 		}
 		n := min(room, excess)
-		b.selectTurns(c, c.due, c.take+n)
+		b.selectTurns(c, int(c.due), int(c.take)+n)
 		excess -= n
 	}
 }
@@ -335,14 +359,14 @@ func (s *state) commit(b *batch) {
 			if r.kind == kindRequest || r.kind == kindEvent {
 				c.rememberAsk(r.activity)
 			}
-			s.emitted.push(emittedID{r.item, r.observed})
+			s.seen.emitted(r.item, r.observed())
 			if s.journal != nil {
-				s.journal.emit(c, r.item, r.observed)
+				s.journal.emit(c, r.item, r.observed())
 			}
 		}
 		c.rows = removeIndices(c.rows, idx)
 		s.bufferedRows -= len(idx)
-		c.nextIndex += sp.turns
+		c.nextIndex += int32(sp.turns)
 		if s.journal != nil {
 			s.journal.touch(c)
 		}
@@ -377,10 +401,7 @@ func removeIndices(rows []row, idx []int32) []row {
 // ingestion time.
 func (s *state) prune() {
 	horizon := s.watermark - s.idsTTL
-	for e, ok := s.emitted.peek(); ok && e.observed < horizon; e, ok = s.emitted.peek() {
-		delete(s.seen, e.item)
-		s.emitted.pop()
-	}
+	s.seen.prune(horizon)
 	for e, ok := s.emptied.peek(); ok && e.observed < horizon; e, ok = s.emptied.peek() {
 		s.emptied.pop()
 		c := e.conv
@@ -428,11 +449,11 @@ func (h convHeap) Len() int           { return len(h) }
 func (h convHeap) Less(i, j int) bool { return h[i].deadline < h[j].deadline }
 func (h convHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex, h[j].heapIndex = i, j
+	h[i].heapIndex, h[j].heapIndex = int32(i), int32(j)
 }
 func (h *convHeap) Push(x any) {
 	c := x.(*conversation)
-	c.heapIndex = len(*h)
+	c.heapIndex = int32(len(*h))
 	*h = append(*h, c)
 }
 func (h *convHeap) Pop() any {
@@ -444,36 +465,58 @@ func (h *convHeap) Pop() any {
 	return c
 }
 
-// fifo is a queue that reuses its backing array.
+// fifo is a queue kept in fixed-size blocks, so that a long queue neither
+// copies itself when it grows nor holds a backing array larger than needed.
 type fifo[T any] struct {
-	items []T
-	head  int
+	blocks [][]T // the first holds the head, the last the tail
+	head   int   // index in blocks[0]
+	n      int
 }
 
-func (f *fifo[T]) push(v T) { f.items = append(f.items, v) }
+const fifoBlock = 4096
+
+func (f *fifo[T]) push(v T) {
+	if len(f.blocks) == 0 || len(f.blocks[len(f.blocks)-1]) == fifoBlock {
+		f.blocks = append(f.blocks, make([]T, 0, fifoBlock))
+	}
+	last := &f.blocks[len(f.blocks)-1]
+	*last = append(*last, v)
+	f.n++
+}
 
 func (f *fifo[T]) peek() (T, bool) {
-	if f.head == len(f.items) {
+	if f.n == 0 {
 		var zero T
 		return zero, false
 	}
-	return f.items[f.head], true
+	return f.blocks[0][f.head], true
 }
 
 func (f *fifo[T]) pop() {
 	var zero T
-	f.items[f.head] = zero
+	f.blocks[0][f.head] = zero
 	f.head++
-	if f.head == len(f.items) {
-		f.items, f.head = f.items[:0], 0
-	} else if f.head > 1024 && f.head*2 > len(f.items) {
-		n := copy(f.items, f.items[f.head:])
-		clear(f.items[n:])
-		f.items, f.head = f.items[:n], 0
+	f.n--
+	if f.head == len(f.blocks[0]) {
+		f.blocks[0] = nil
+		f.blocks = f.blocks[1:]
+		f.head = 0
 	}
 }
 
-func (f *fifo[T]) len() int { return len(f.items) - f.head }
+func (f *fifo[T]) len() int { return f.n }
+
+// each calls fn for every queued value, oldest first.
+func (f *fifo[T]) each(fn func(T)) {
+	for i, b := range f.blocks {
+		if i == 0 {
+			b = b[f.head:]
+		}
+		for _, v := range b {
+			fn(v)
+		}
+	}
+}
 
 // nanos converts a duration for the state's int64 clocks.
 func nanos(d time.Duration) int64 { return int64(d) }

@@ -1,0 +1,217 @@
+package activitypairprocessor
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor/batchprocessor"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+)
+
+// benchRows streams rows for n conversations, round-robin, so that every
+// conversation always has one open turn: each runs message, topic, action,
+// reply, reply, message, ... One row in five opens a turn and completes the
+// one before.
+type benchRows struct {
+	n    int
+	next int // global row number
+}
+
+const benchBatch = 8192
+
+var (
+	benchQuestion = "How many days of paid time off do I get in my first year here?"
+	benchAnswer   = "Full-time employees accrue 25 days of paid time off per year. Reference: KB104233."
+)
+
+func (g *benchRows) batch(size int) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr(schema.AppInsightsAppID, "00000000-0000-0000-0000-000000000000")
+	rl.Resource().Attributes().PutStr(schema.AgentName, "HR Agent")
+	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	recs.EnsureCapacity(size)
+	for range size {
+		k := g.next
+		g.next++
+		conv, seq := k%g.n, k/g.n
+		turn, step := seq/5, seq%5
+		at := base.Add(time.Duration(seq) * 2 * time.Second)
+		rec := recs.AppendEmpty()
+		rec.SetTimestamp(pcommon.NewTimestampFromTime(at))
+		rec.SetObservedTimestamp(pcommon.NewTimestampFromTime(at.Add(30 * time.Second)))
+		a := rec.Attributes()
+		a.EnsureCapacity(10)
+		// Every string is its own allocation, as a receiver decoding JSON
+		// makes them.
+		str := strings.Clone
+		convID := "conv-" + strconv.Itoa(conv) + "-aaaaaaaaaaaaaaaaaaaaaa"
+		activity := convID + "|" + strconv.Itoa(turn)
+		a.PutStr(schema.ConversationID, convID)
+		a.PutStr(schema.ItemID, fmt.Sprintf("%08x-0000-4000-8000-%012x", k>>32, k&0xffffffffffff))
+		a.PutStr(schema.ChannelID, str("webchat"))
+		a.PutStr(schema.AgentName, str("HR Agent"))
+		a.PutBool(schema.DesignMode, false)
+		switch step {
+		case 0:
+			a.PutStr(schema.EventName, schema.EventMessageReceived)
+			a.PutStr(schema.ActivityType, str("message"))
+			a.PutStr(schema.ActivityID, activity)
+			a.PutStr(schema.UserID, str("dl_8f7c0b0e-5a4d-4f1e-9c1d-2b7a9e3f6d10"))
+			a.PutStr(schema.Locale, str("en-US"))
+			rec.Body().SetStr(str(benchQuestion))
+		case 1:
+			a.PutStr(schema.EventName, schema.EventTopicStart)
+			a.PutStr(schema.TopicName, str("cr44e_hrAgent.topic.Leave"))
+		case 2:
+			a.PutStr(schema.EventName, schema.EventTopicAction)
+			a.PutStr(schema.TopicName, str("cr44e_hrAgent.topic.Leave"))
+			a.PutStr(schema.TopicKind, str("SendActivity"))
+		default:
+			a.PutStr(schema.EventName, schema.EventMessageSend)
+			a.PutStr(schema.ReplyToActivityID, str(activity))
+			rec.Body().SetStr(str(benchAnswer))
+		}
+	}
+	return ld
+}
+
+// benchConsumer is what the benchmarks push logs through.
+type benchConsumer interface {
+	component.Component
+	consumer.Logs
+}
+
+// runRowsBenchmark pushes batches through c after warm (untimed) rows, and
+// reports rows/s, ns/row and allocations per row.
+func runRowsBenchmark(b *testing.B, c benchConsumer, g *benchRows, warm int) {
+	ctx := context.Background()
+	for warm > 0 {
+		n := min(warm, benchBatch)
+		if err := c.ConsumeLogs(ctx, g.batch(n)); err != nil {
+			b.Fatal(err)
+		}
+		warm -= n
+	}
+	var before, after runtime.MemStats
+	var mallocs, bytes uint64
+	var cpu time.Duration
+	rows := 0
+	b.ResetTimer()
+	b.StopTimer()
+	for range b.N {
+		ld := g.batch(benchBatch)
+		runtime.ReadMemStats(&before)
+		cpuBefore := processCPU()
+		b.StartTimer()
+		if err := c.ConsumeLogs(ctx, ld); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cpu += processCPU() - cpuBefore
+		runtime.ReadMemStats(&after)
+		mallocs += after.Mallocs - before.Mallocs
+		bytes += after.TotalAlloc - before.TotalAlloc
+		rows += benchBatch
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
+	// CPU time (GC workers included) per row: what a core pays, steadier
+	// than wall time on a machine shared with other work.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(rows), "cpu-ns/row")
+	b.ReportMetric(float64(mallocs)/float64(rows), "allocs/row")
+	b.ReportMetric(float64(bytes)/float64(rows), "B/row")
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPairing is the processor's cost per row with this many
+// conversations open, Akto output included.
+func BenchmarkPairing(b *testing.B) {
+	for _, open := range []int{1000, 100000, 1000000} {
+		b.Run(fmt.Sprintf("open=%d", open), func(b *testing.B) {
+			if open > 100000 && testing.Short() {
+				b.Skip("1M open conversations in -short mode")
+			}
+			cfg := createDefaultConfig().(*Config)
+			cfg.ReorderWindow = 0
+			cfg.MaxOpenTurns = 2 * open
+			p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), systemClock{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = p.Shutdown(context.Background()) }()
+			g := &benchRows{n: open}
+			runRowsBenchmark(b, p, g, 5*open)
+			b.ReportMetric(float64(p.state.openTurns), "open-turns")
+		})
+	}
+}
+
+// BenchmarkBatchProcessor pushes the same logs through the stock batch
+// processor, the yardstick for the pairing cost per row.
+func BenchmarkBatchProcessor(b *testing.B) {
+	f := batchprocessor.NewFactory()
+	cfg := f.CreateDefaultConfig()
+	p, err := f.CreateLogs(context.Background(), processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = p.Shutdown(context.Background()) }()
+	runRowsBenchmark(b, p, &benchRows{n: 1000}, 0)
+}
+
+// BenchmarkOpenTurnMemory measures the heap one open turn (message, topic,
+// action, reply) costs beyond its text.
+func BenchmarkOpenTurnMemory(b *testing.B) {
+	const open = 100000
+	for range b.N {
+		cfg := createDefaultConfig().(*Config)
+		cfg.MaxOpenTurns = 2 * open
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := newState(cfg)
+		g := &benchRows{n: open}
+		for left := 4 * open; left > 0; left -= benchBatch {
+			s.addLogs(g.batch(min(left, benchBatch)), 0)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if s.openTurns != open {
+			b.Fatalf("%d open turns, want %d", s.openTurns, open)
+		}
+		perTurn := float64(after.HeapAlloc-before.HeapAlloc) / open
+		text := float64(len(benchQuestion) + len(benchAnswer))
+		b.ReportMetric(perTurn, "B/open-turn")
+		b.ReportMetric(perTurn-text, "overhead-B/open-turn")
+		runtime.KeepAlive(s)
+	}
+}
