@@ -182,11 +182,12 @@ type maskingPipeline struct {
 
 func credentialPipeline(t *testing.T) *maskingPipeline {
 	t.Helper()
-	processors, err := harness.LoadCollectorConfig(harness.CollectorConfigPath())
+	conf, err := harness.LoadCollectorConfig(harness.CollectorConfigPath())
 	if err != nil {
 		t.Fatal(err)
 	}
-	processors, err = processors.Sub("processors")
+	checkMaskedBeforePairing(t, conf)
+	processors, err := conf.Sub("processors")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +197,34 @@ func credentialPipeline(t *testing.T) *maskingPipeline {
 	redaction := startProcessor(t, redactionprocessor.NewFactory(), "redaction/credentials", processors, sink)
 	transform := startProcessor(t, transformprocessor.NewFactory(), "transform/credentials", processors, redaction)
 	return &maskingPipeline{first: transform, sink: sink}
+}
+
+// checkMaskedBeforePairing: the logs pipeline runs transform/credentials,
+// then redaction/credentials, then activitypair, so no turn record is ever
+// built from an unmasked row.
+func checkMaskedBeforePairing(t *testing.T, conf *confmap.Conf) {
+	t.Helper()
+	var order []string
+	for _, id := range asStrings(conf.Get("service::pipelines::logs::processors")) {
+		switch id {
+		case "transform/credentials", "redaction/credentials", "activitypair":
+			order = append(order, id)
+		}
+	}
+	want := []string{"transform/credentials", "redaction/credentials", "activitypair"}
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Fatalf("service::pipelines::logs::processors runs %v, want %v in that order", order, want)
+	}
+}
+
+func asStrings(v any) []string {
+	items, _ := v.([]any)
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		s, _ := item.(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 func (p *maskingPipeline) run(t *testing.T, logs plog.Logs) plog.LogRecord {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +106,12 @@ func TestEndToEnd(t *testing.T) {
 		if err := ty.v.Report().Err(false); err != nil {
 			t.Fatalf("sample: %v", err)
 		}
-		checkNoCredentials(t, consumer.Values())
+		// Exactly once, by turn id: as many records as turns, each its own id.
+		values := consumer.Values()
+		if ids := turnIDs(t, values); len(values) != len(sample.Turns) || len(ids) != len(sample.Turns) {
+			t.Fatalf("%d records with %d distinct turn ids for %d turns", len(values), len(ids), len(sample.Turns))
+		}
+		checkNoCredentials(t, values)
 	})
 
 	t.Run("SIGKILL between a message and its reply", func(t *testing.T) {
@@ -119,6 +125,16 @@ func TestEndToEnd(t *testing.T) {
 		if err := harness.WaitFor(ctx, 50*time.Millisecond, "the receiver's cursor to pass the user message",
 			func() (bool, error) { return azure.CursorPassed(lastIngested), nil }); err != nil {
 			t.Fatal(err)
+		}
+		// ...and it waits in an open turn: nothing of the conversation has
+		// been emitted (the sample's turns are all out by now).
+		if open, _, err := col.Metric(ctx, "otelcol_activitypair_open_turns"); err != nil || open < 1 {
+			t.Fatalf("before the kill: otelcol_activitypair_open_turns = %v (%v), want the message's open turn", open, err)
+		}
+		for _, v := range consumer.Values() {
+			if bytes.Contains(v, []byte(conv.id)) {
+				t.Fatalf("the turn was emitted before its reply existed: %s", v)
+			}
 		}
 		if err := col.Kill(); err != nil {
 			t.Fatal(err)
@@ -184,7 +200,31 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("whole run: %v", err)
 	}
 	t.Logf("whole run: %s", report)
+	turnIDs(t, consumer.Values())
 	checkNoCredentials(t, consumer.Values())
+}
+
+// turnIDs maps each record's turn id to the turn it names, and fails the
+// test when a record has none or one id names two different turns (a
+// repeat must be the same turn, so a consumer can drop it by id).
+func turnIDs(t *testing.T, values [][]byte) map[string]string {
+	t.Helper()
+	ids := map[string]string{}
+	for i, v := range values {
+		d, err := workload.DecodeAkto(v)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if d.TurnID == "" {
+			t.Fatalf("record %d has no turn-id tag: %s", i, v)
+		}
+		turn := d.ConversationID + "\x00" + d.RequestActivityID + "\x00" + strings.Join(d.Replies, "\x00")
+		if prev, ok := ids[d.TurnID]; ok && prev != turn {
+			t.Fatalf("turn id %s names two different turns", d.TurnID)
+		}
+		ids[d.TurnID] = turn
+	}
+	return ids
 }
 
 // tally feeds a verifier the consumer's values, each once, as they arrive.

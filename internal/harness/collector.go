@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -267,4 +268,30 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Metric is the value of one of the collector's own metrics, summed over
+// its label sets; false when the collector does not report it (yet).
+func (c *Collector) Metric(ctx context.Context, name string) (float64, bool, error) {
+	text, err := c.Metrics(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	sum, found := 0.0, false
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("harness: metric line %q: %w", line, err)
+		}
+		sum, found = sum+v, true
+	}
+	return sum, found, nil
 }
