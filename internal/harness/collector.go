@@ -277,6 +277,11 @@ func (c *Collector) Metric(ctx context.Context, name string) (float64, bool, err
 	if err != nil {
 		return 0, false, err
 	}
+	return metricValue(text, name)
+}
+
+// metricValue sums the samples of name in Prometheus text format.
+func metricValue(text, name string) (float64, bool, error) {
 	sum, found := 0.0, false
 	for _, line := range strings.Split(text, "\n") {
 		rest, ok := strings.CutPrefix(line, name)
