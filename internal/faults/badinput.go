@@ -20,7 +20,9 @@ type badCase struct {
 	broken       string         // item id of the broken row ("" when it has none)
 	marker       string         // text carried by the broken row, to find it downstream
 	// mustSkip: the pipeline has to drop the row, count it and log its item
-	// id; otherwise it may also deliver it (repaired, e.g. with U+FFFD).
+	// id. Otherwise it may deliver the row (repaired, e.g. with U+FFFD, or
+	// truncated) or drop it, but a drop must be logged with the item id: a
+	// user's message never disappears without a trace.
 	mustSkip bool
 	// tamper changes the row on its way from the stand-in (column types,
 	// event names the query did not ask for).

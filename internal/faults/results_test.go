@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -36,8 +37,8 @@ func writeResults(path string, sz size, seed uint64, results []result) error {
 		}
 	}
 	fmt.Fprintf(&b, "# Fault-injection results\n\n")
-	fmt.Fprintf(&b, "Written by `make faults` (internal/faults, %s size, seed %d) on %s, %s/%s, %d CPUs.\n",
-		sz.name, seed, time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Fprintf(&b, "Written by `make faults` (internal/faults, %s size, seed %d) on %s, commit %s, %s/%s, %d CPUs.\n",
+		sz.name, seed, time.Now().UTC().Format("2006-01-02 15:04 MST"), commit(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintf(&b, "Each scenario runs the real `otelcol-copilotstudio` binary with `collector-config.yaml` against the\n")
 	fmt.Fprintf(&b, "Application Insights and Entra ID stand-ins and a kfake broker, on a fresh generated workload, and\n")
 	fmt.Fprintf(&b, "checks every record on the topic against the workload's ground truth.\n\n")
@@ -62,4 +63,13 @@ func writeResults(path string, sz size, seed uint64, results []result) error {
 		b.WriteString("\n")
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// commit names the source the binary was built from, as far as git knows.
+func commit() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }

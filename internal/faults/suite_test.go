@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -44,12 +45,16 @@ type size struct {
 	kills         int           // SIGKILLs in the crash scenario
 	brokerOutage  time.Duration // 0: as long as it takes the queue to fill (no wall-clock wait)
 	rowLimit      int           // max_rows_per_query in the row-limit scenarios
-	deadline      time.Duration // failure guard per scenario, never a synchronisation
+	// burst is how many consecutive failures one injection makes. The
+	// receiver's backoff (2 s, doubling) is not configurable, so the short
+	// form keeps bursts at one to stay quick; the full form pushes it.
+	burst    int
+	deadline time.Duration // failure guard per scenario, never a synchronisation
 }
 
 var (
-	shortSize = size{name: "short", conversations: 150, kills: 3, rowLimit: 200, deadline: 4 * time.Minute}
-	fullSize  = size{name: "full", conversations: 10000, kills: 8, brokerOutage: 30 * time.Second, rowLimit: 5000, deadline: 20 * time.Minute}
+	shortSize = size{name: "short", conversations: 150, kills: 3, rowLimit: 200, burst: 1, deadline: 4 * time.Minute}
+	fullSize  = size{name: "full", conversations: 10000, kills: 8, brokerOutage: 30 * time.Second, rowLimit: 5000, burst: 3, deadline: 20 * time.Minute}
 )
 
 // Settings every scenario shares. The receiver polls every second and stays
@@ -64,7 +69,7 @@ func baseEnv() map[string]string {
 		"INGESTION_DELAY": "1s",
 		"REPLY_TIMEOUT":   "90s",
 		"REORDER_WINDOW":  "5m",
-		"LOG_LEVEL":       "info",
+		"LOG_LEVEL":       cmp.Or(os.Getenv("FAULTS_LOG_LEVEL"), "info"),
 	}
 }
 
@@ -139,6 +144,7 @@ type run struct {
 	notes    []string
 	restarts int
 	bad      []badCase
+	injected map[fakeappinsights.FaultKind]int
 
 	mu sync.Mutex
 }
@@ -302,36 +308,11 @@ func (r *run) kill() {
 	}
 }
 
-var metricLine = regexp.MustCompile(`(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([0-9.eE+-]+)$`)
-
-// metric sums the collector's own metric name over its label sets (0 if
-// absent or unreachable, e.g. while the collector restarts).
+// metric is the collector's own metric name summed over its label sets (0
+// while it is not reported or the collector is restarting).
 func (r *run) metric(name string) float64 {
-	body, err := r.col.Metrics(r.ctx)
-	if err != nil {
-		return 0
-	}
-	sum := 0.0
-	for _, m := range metricLine.FindAllStringSubmatch(body, -1) {
-		if m[1] == name {
-			v, _ := strconv.ParseFloat(m[3], 64)
-			sum += v
-		}
-	}
-	return sum
-}
-
-// cursorPast reports whether the receiver has queried a window whose upper
-// bound is at or after t: its cursor has passed t.
-func (r *run) cursorPast(t time.Time) bool {
-	for _, q := range r.azure.AppInsights.Requests() {
-		if q.Status == http.StatusOK {
-			if upper, ok := upperBound(q.Query); ok && !upper.Before(t) {
-				return true
-			}
-		}
-	}
-	return false
+	v, _, _ := r.col.Metric(r.ctx, name)
+	return v
 }
 
 var upperRE = regexp.MustCompile(`ingest < datetime\(([^)]+)\)`)
