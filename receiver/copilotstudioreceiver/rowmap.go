@@ -52,28 +52,50 @@ const (
 	fieldErrorMessage
 )
 
-// knownKeys maps lower-cased customDimensions keys: their case varies across
-// Copilot Studio versions (designMode / DesignMode, TopicName / topicName).
-var knownKeys = map[string]field{
-	"type":            fieldActivityType,
-	"name":            fieldActivityName,
-	"value":           fieldActivityValue,
-	"channelid":       fieldChannelID,
-	"conversationid":  fieldConversationID,
-	"activityid":      fieldActivityID,
-	"replyactivityid": fieldReplyToID,
-	"replytoid":       fieldReplyToID,
-	"fromid":          fieldFromID,
-	"fromname":        fieldFromName,
-	"recipientid":     fieldRecipientID,
-	"recipientname":   fieldRecipientName,
-	"locale":          fieldLocale,
-	"text":            fieldText,
-	"designmode":      fieldDesignMode,
-	"topicname":       fieldTopicName,
-	"kind":            fieldTopicKind,
-	"errorcode":       fieldErrorCode,
-	"errormessage":    fieldErrorMessage,
+// knownField maps a lower-cased customDimensions key to its field; keys
+// case varies across Copilot Studio versions (designMode / DesignMode,
+// TopicName / topicName). A switch, because this runs for every key of every
+// row and beats a map lookup.
+func knownField(lower []byte) field {
+	switch string(lower) {
+	case "type":
+		return fieldActivityType
+	case "name":
+		return fieldActivityName
+	case "value":
+		return fieldActivityValue
+	case "channelid":
+		return fieldChannelID
+	case "conversationid":
+		return fieldConversationID
+	case "activityid":
+		return fieldActivityID
+	case "replyactivityid", "replytoid":
+		return fieldReplyToID
+	case "fromid":
+		return fieldFromID
+	case "fromname":
+		return fieldFromName
+	case "recipientid":
+		return fieldRecipientID
+	case "recipientname":
+		return fieldRecipientName
+	case "locale":
+		return fieldLocale
+	case "text":
+		return fieldText
+	case "designmode":
+		return fieldDesignMode
+	case "topicname":
+		return fieldTopicName
+	case "kind":
+		return fieldTopicKind
+	case "errorcode":
+		return fieldErrorCode
+	case "errormessage":
+		return fieldErrorMessage
+	}
+	return fieldOther
 }
 
 // fieldKeys are the attribute keys of the fields that map one to one.
@@ -294,13 +316,6 @@ func (b *batch) recordSlice(agent string) plog.LogRecordSlice {
 	return s
 }
 
-// internedFields have few distinct values, worth sharing one string each.
-var internedFields = [...]bool{
-	fieldActivityType: true, fieldActivityName: true, fieldChannelID: true, fieldLocale: true,
-	fieldRecipientName: true, fieldTopicName: true, fieldTopicKind: true, fieldErrorCode: true,
-	fieldErrorMessage: false,
-}
-
 func (b *batch) putDimension(lr plog.LogRecord, attrs pcommon.Map, p *dimPair, values string) {
 	if p.kind == cellNull {
 		return
@@ -322,14 +337,11 @@ func (b *batch) putDimension(lr plog.LogRecord, attrs pcommon.Map, p *dimPair, v
 		}
 		f = fieldOther
 	}
-	switch {
-	case f == fieldOther:
+	if f == fieldOther {
 		attrs.PutStr(b.dimensionKey(b.dims.keys[p.keyStart:p.keyEnd]), str)
-	case internedFields[f]:
-		attrs.PutStr(fieldKeys[f], b.str(val))
-	default:
-		attrs.PutStr(fieldKeys[f], str)
+		return
 	}
+	attrs.PutStr(fieldKeys[f], str)
 }
 
 // parseBool reads "True"/"False" in any case (the SDK writes .NET's
@@ -422,7 +434,7 @@ func (d *dimensions) parse(row *resultRow, isMessage bool) error {
 			}
 			p.valEnd = len(d.arena)
 			d.lower = appendLower(d.lower[:0], d.keys[p.keyStart:p.keyEnd])
-			p.field = knownKeys[string(d.lower)]
+			p.field = knownField(d.lower)
 			switch p.field {
 			case fieldActivityType, fieldActivityName, fieldActivityValue:
 				// Activity properties only on message rows; elsewhere (custom
