@@ -138,6 +138,9 @@ func run() error {
 	})
 	cancelStart()
 	if err != nil {
+		if collector != nil {
+			_ = collector.Kill()
+		}
 		return err
 	}
 	defer collector.Stop(15 * time.Second)

@@ -84,18 +84,18 @@ func TestEndToEnd(t *testing.T) {
 			map[string]string{"REPLY_TIMEOUT": replyTimeout.String()}),
 		StorageDir: filepath.Join(dir, "storage"),
 	})
-	t.Cleanup(func() {
-		if col == nil {
-			return
+	if err != nil {
+		if col != nil {
+			_ = col.Kill()
 		}
+		t.Fatal(err)
+	}
+	defer func() { // before the broker and the stand-ins go away
 		_ = col.Kill()
 		if t.Failed() {
 			t.Logf("collector output:\n%s", col.Output())
 		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}()
 
 	// Everything expected over the whole test, checked at the end.
 	expected := append([]workload.Turn(nil), sample.Turns...)

@@ -16,7 +16,9 @@
 //	_ = col.Kill()                                                // SIGKILL
 //	_ = col.Start(ctx)                                            // same env, same storage
 //
-// Binary(t) finds the binary `make build` made (OTELCOL_BINARY); WaitFor polls
-// a condition until a deadline, for state only observable from outside (the
-// stand-in's request log, the collector's metrics).
+// Binary(t) finds the binary `make build` made (OTELCOL_BINARY). Azure.CursorPassed
+// says when rows are behind the receiver's stored cursor (the moment to kill
+// between a message and its reply); Collector.Metric reads one of the
+// collector's own metrics; WaitFor polls such outside-only conditions until a
+// deadline, which is a failure guard, never the synchronisation itself.
 package harness
