@@ -79,10 +79,11 @@ func BenchmarkDecodeResponse(b *testing.B) {
 		b.StartTimer()
 		cpuBefore := processCPU()
 		bt := newBatch(testAppID, func(string) bool { return false })
-		res, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { bt.add(r); return nil })
+		res, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { bt.offer(r); return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
+		bt.finish(false)
 		cpu += processCPU() - cpuBefore
 		b.StopTimer()
 		if bt.records != res.rows {

@@ -397,3 +397,34 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestOverFullResultLeavesOutItsLastInstant(t *testing.T) {
+	at := func(id, ingest string) []any {
+		return []any{"2026-02-18T01:24:36Z", "BotMessageSend", id, `{"conversationId":"c"}`, "HR Agent", ingest}
+	}
+	body := response(t, standardColumns, [][]any{
+		at("a", "2026-02-18T01:25:01Z"), at("b", "2026-02-18T01:25:02Z"), at("c", "2026-02-18T01:25:02Z"),
+		at("d", "2026-02-18T01:25:03Z"), at("e", "2026-02-18T01:25:03Z"),
+	})
+	for _, overFull := range []bool{false, true} {
+		b := newBatch(testAppID, func(string) bool { return false })
+		if _, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.offer(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		cut := b.finish(overFull)
+		got := recordsByID(b.logs)
+		want := map[bool]string{false: "a,b,c,d,e", true: "a,b,c"}[overFull]
+		var ids []string
+		for _, id := range []string{"a", "b", "c", "d", "e"} {
+			if _, ok := got[id]; ok {
+				ids = append(ids, id)
+			}
+		}
+		if strings.Join(ids, ",") != want || len(b.seen) != len(ids) {
+			t.Errorf("overFull=%v: records %v (seen %d), want %s", overFull, ids, len(b.seen), want)
+		}
+		if !cut.Equal(time.Date(2026, 2, 18, 1, 25, 3, 0, time.UTC)) {
+			t.Errorf("cut = %v", cut)
+		}
+	}
+}

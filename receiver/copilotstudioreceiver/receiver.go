@@ -213,33 +213,31 @@ func (r *logsReceiver) pollWindows(ctx context.Context) string {
 	w := window{lower: lower, upper: target}
 	limit := r.cfg.MaxRowsPerQuery
 	for {
-		b, res, err := r.fetchWindow(ctx, w, limit)
+		b, cut, err := r.fetchWindow(ctx, w, limit)
 		if err != nil {
 			return r.failed(ctx, w, err)
 		}
-		if res.rows > limit {
-			// Rows come ordered by ingestion time, so every row ingested
-			// before the first one that did not fit is in this result:
-			// [lower, cut) fits. Re-query it (rather than trim this result)
-			// and carry on from cut.
-			cut := b.lastIngest
+		if !cut.IsZero() {
 			if cut.After(w.lower) {
-				r.logger.Debug("window over max_rows_per_query, splitting", zap.Time("lower", w.lower), zap.Time("cut", cut), zap.Time("upper", w.upper))
+				// Rows come ordered by ingestion time, so every row ingested
+				// before the first one that did not fit is in this result:
+				// deliver [lower, cut) and carry on from cut.
+				r.logger.Debug("window over max_rows_per_query, cut in time", zap.Time("lower", w.lower), zap.Time("cut", cut), zap.Time("upper", w.upper))
 				w.upper = cut
-				continue
+			} else {
+				// More than limit rows share one ingestion instant: no time
+				// split can help. Read that instant alone at the API's limit.
+				if limit < apiMaxRows {
+					r.logger.Warn("more than max_rows_per_query rows share one ingestion time; reading that instant with the query API's limit",
+						zap.Time("ingestion_time", w.lower), zap.Int("max_rows_per_query", r.cfg.MaxRowsPerQuery), zap.Int("api_limit", apiMaxRows))
+					w.upper = w.lower.Add(tick)
+					limit = apiMaxRows
+					continue
+				}
+				r.logger.Error("more rows share one ingestion time than the query API can return in one result; the cursor stays before them so nothing is skipped, and this poll stops here",
+					zap.Time("ingestion_time", w.lower), zap.Int("api_limit", apiMaxRows))
+				return outcomeRowLimit
 			}
-			// More than limit rows share one ingestion instant: no time
-			// split can help. Read that instant alone at the API's limit.
-			if limit < apiMaxRows {
-				r.logger.Warn("more than max_rows_per_query rows share one ingestion time; reading that instant with the query API's limit",
-					zap.Time("ingestion_time", w.lower), zap.Int("max_rows_per_query", r.cfg.MaxRowsPerQuery), zap.Int("api_limit", apiMaxRows))
-				w.upper = w.lower.Add(tick)
-				limit = apiMaxRows
-				continue
-			}
-			r.logger.Error("more rows share one ingestion time than the query API can return in one result; the cursor stays before them so nothing is skipped, and this poll stops here",
-				zap.Time("ingestion_time", w.lower), zap.Int("api_limit", apiMaxRows))
-			return outcomeRowLimit
 		}
 		if outcome := r.deliver(ctx, w, b); outcome != outcomeSuccess {
 			return outcome
@@ -253,19 +251,25 @@ func (r *logsReceiver) pollWindows(ctx context.Context) string {
 }
 
 // fetchWindow queries w, retrying throttling, server errors, unreadable and
-// partial results with backoff (Retry-After when given).
-func (r *logsReceiver) fetchWindow(ctx context.Context, w window, limit int) (*batch, decodedResult, error) {
+// partial results with backoff (Retry-After when given). When the result
+// holds more than limit rows, cut is where it was cut (non-zero) and the
+// batch holds the rows ingested before it.
+func (r *logsReceiver) fetchWindow(ctx context.Context, w window, limit int) (b *batch, cut time.Time, err error) {
 	kql := buildQuery(r.cfg.EventNames, r.cfg.Agents, w, limit)
 	timespan := buildTimespan(w)
 	for attempt := 1; ; attempt++ {
-		b := newBatch(r.cfg.ApplicationID, r.state.delivered)
-		res, err := r.client.query(ctx, kql, timespan, b.add)
+		b = newBatch(r.cfg.ApplicationID, r.state.delivered)
+		res, err := r.client.query(ctx, kql, timespan, b.offer)
 		r.telemetry.CopilotstudioRowsReceived.Add(ctx, int64(res.rows))
 		if err == nil {
-			return b, res, nil
+			overFull := res.rows > limit
+			if cut = b.finish(overFull); !overFull {
+				cut = time.Time{}
+			}
+			return b, cut, nil
 		}
 		if !isRetryable(err) || attempt == maxQueryAttempts || ctx.Err() != nil {
-			return nil, res, err
+			return nil, time.Time{}, err
 		}
 		wait := retryAfterOf(err)
 		if wait == 0 {
@@ -274,7 +278,7 @@ func (r *logsReceiver) fetchWindow(ctx context.Context, w window, limit int) (*b
 		wait = min(wait, maxRetryWait)
 		r.logger.Warn("query failed, retrying", zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))
 		if err := r.sleep(ctx, wait); err != nil {
-			return nil, res, err
+			return nil, time.Time{}, err
 		}
 	}
 }

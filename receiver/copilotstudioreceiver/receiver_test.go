@@ -152,6 +152,11 @@ func TestWindowOverMaxRowsSplitAndFullyDelivered(t *testing.T) {
 	if !overflowed {
 		t.Fatal("no query overflowed: the window was never split")
 	}
+	// An over-full result is used up to its cut, not fetched again: 39 rows
+	// at up to 10 per query take 5 queries (the last one not over-full).
+	if n := h.ai.RequestCount(); n > 5 {
+		t.Errorf("%d queries for 39 rows at 10 per query: over-full windows were fetched twice", n)
+	}
 	if got := h.counter("polls", "outcome", outcomeSuccess); got != 1 {
 		t.Errorf("successful polls = %d, want 1", got)
 	}

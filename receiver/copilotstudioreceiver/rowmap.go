@@ -164,9 +164,12 @@ type batch struct {
 	seen      map[string]time.Time
 	drops     map[string]int
 	malformed []malformedRow
-	// lastIngest is the ingestion time of the last row read: rows come in
-	// ingestion order, so it is where an over-full window is cut.
-	lastIngest time.Time
+	// pending holds the rows of the latest ingestion instant read so far
+	// (rows come in ingestion order). They join the batch once a later
+	// instant shows up or the result ends complete; in an over-full result
+	// they are left out, and pendingIngest is where the window is cut.
+	pending       []resultRow
+	pendingIngest time.Time
 
 	dims    dimensions
 	lower   []byte
@@ -218,6 +221,48 @@ func (b *batch) drop(itemID, eventName, reason, detail string) {
 	}
 }
 
+// offer takes the rows of a result in order. A row is held back while later
+// rows may still share its ingestion time (see pending).
+func (b *batch) offer(row *resultRow) {
+	ingest, ok := parseTimeCell(row, row.ingest)
+	if !ok || row.cells != row.columns {
+		b.add(row) // malformed whatever the cut: counted now
+		return
+	}
+	if ingest.After(b.pendingIngest) {
+		b.flushPending()
+		b.pendingIngest = ingest
+	}
+	n := len(b.pending)
+	if n < cap(b.pending) {
+		b.pending = b.pending[:n+1] // reuse the row's arena
+	} else {
+		b.pending = append(b.pending, resultRow{})
+	}
+	p := &b.pending[n]
+	arena := append(p.arena[:0], row.arena...)
+	*p = *row
+	p.arena = arena
+}
+
+func (b *batch) flushPending() {
+	for i := range b.pending {
+		b.add(&b.pending[i])
+	}
+	b.pending = b.pending[:0]
+}
+
+// finish ends the result. In a complete one the held-back rows join the
+// batch; in an over-full one (more rows than the query's limit) they are
+// dropped, and the batch holds exactly the rows ingested before cut.
+func (b *batch) finish(overFull bool) (cut time.Time) {
+	if !overFull {
+		b.flushPending()
+	}
+	b.pending = b.pending[:0]
+	return b.pendingIngest
+}
+
 // add turns one row into a log record, or counts why it cannot.
 func (b *batch) add(row *resultRow) {
 	if row.cells != row.columns {
@@ -226,9 +271,6 @@ func (b *batch) add(row *resultRow) {
 		return
 	}
 	ingest, ingestOK := parseTimeCell(row, row.ingest)
-	if ingestOK {
-		b.lastIngest = ingest
-	}
 	if row.itemID.kind != cellString || row.itemID.start == row.itemID.end {
 		b.drop("", stringCell(row, row.name), reasonBadColumn, "itemId is not a non-empty string")
 		return
