@@ -69,6 +69,14 @@ type Request struct {
 	Fault FaultKind
 	// Rows is the number of rows answered (a partial answer's included).
 	Rows int
+	// Take is the query's row limit (0: none). Rows == Take means the
+	// answer may be cut: the copilotstudio receiver asks for one row more
+	// than it wants, and delivers an over-full answer only up to the
+	// ingestion time of its last row.
+	Take int
+	// IngestLower and IngestUpper are the query's ingestion-time bounds
+	// (zero when absent or the query did not parse).
+	IngestLower, IngestUpper time.Time
 }
 
 // Server is a running stand-in. Safe for concurrent use.
@@ -276,7 +284,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				rows = rows[:len(rows)/2]
 			}
 			s.mu.Lock()
-			s.requests[idx].Status, s.requests[idx].Rows = http.StatusOK, len(rows)
+			rec := &s.requests[idx]
+			rec.Status, rec.Rows, rec.Take = http.StatusOK, len(rows), q.take
+			rec.IngestLower, rec.IngestUpper = q.lower.t, q.upper.t
 			s.mu.Unlock()
 			writeTable(w, q.columns, rows, fault.Kind)
 			return

@@ -272,7 +272,8 @@ func TestFaults(t *testing.T) {
 		t.Errorf("after the faults: %d %s", a.status, a.body)
 	}
 	reqs := s.Requests()
-	if reqs[0].Fault != Throttle || reqs[0].Status != 429 || reqs[4].Rows != 2 || reqs[7].Rows != 4 {
+	if reqs[0].Fault != Throttle || reqs[0].Status != 429 || reqs[4].Rows != 2 || reqs[7].Rows != 4 || reqs[7].Take != 100 ||
+		!reqs[7].IngestUpper.Equal(time.Date(2026, 2, 18, 11, 57, 0, 0, time.UTC)) {
 		t.Errorf("recorded requests: %+v", reqs)
 	}
 }
