@@ -428,3 +428,18 @@ func TestOverFullResultLeavesOutItsLastInstant(t *testing.T) {
 		}
 	}
 }
+
+func TestRowOfAnEventNotAskedForIsDropped(t *testing.T) {
+	body := response(t, standardColumns, [][]any{
+		std("ok", "BotMessageSend", `{"conversationId":"c"}`),
+		std("odd", "SomethingNobodyAskedFor", `{"conversationId":"c","text":"x"}`),
+	})
+	b := newBatch(testAppID, func(string) bool { return false })
+	b.wanted = toSet(defaultEventNames())
+	if _, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := recordsByID(b.logs); len(got) != 1 || b.drops[reasonUnexpectedEvent] != 1 || b.malformed[0].itemID != "odd" {
+		t.Fatalf("records %d, drops %v, malformed %+v", len(got), b.drops, b.malformed)
+	}
+}

@@ -57,6 +57,8 @@ type logsReceiver struct {
 	// zero); tests turn it off because it sleeps for real.
 	tokenRetry policy.RetryOptions
 
+	wantedEvents map[string]bool
+
 	client  *queryClient
 	storage storage.Client
 	state   *checkpoint
@@ -78,7 +80,7 @@ func newLogsReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*l
 	}
 	return &logsReceiver{
 		cfg: cfg, set: set, next: next, logger: set.Logger, telemetry: tb, obsrecv: obsrecv,
-		now: time.Now, sleep: sleepContext,
+		now: time.Now, sleep: sleepContext, wantedEvents: toSet(cfg.EventNames),
 	}, nil
 }
 
@@ -259,6 +261,7 @@ func (r *logsReceiver) fetchWindow(ctx context.Context, w window, limit int) (b 
 	timespan := buildTimespan(w)
 	for attempt := 1; ; attempt++ {
 		b = newBatch(r.cfg.ApplicationID, r.state.delivered)
+		b.wanted = r.wantedEvents
 		res, err := r.client.query(ctx, kql, timespan, b.offer)
 		r.telemetry.CopilotstudioRowsReceived.Add(ctx, int64(res.rows))
 		if err == nil {

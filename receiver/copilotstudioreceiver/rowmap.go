@@ -20,6 +20,7 @@ const (
 	reasonNoConversation  = "missing_conversation_id"
 	reasonBadColumn       = "bad_column"
 	reasonUnknownActivity = "unknown_activity_type"
+	reasonUnexpectedEvent = "unexpected_event_name"
 	reasonDuplicate       = "duplicate"
 )
 
@@ -154,6 +155,8 @@ type malformedRow struct {
 // effect until the window is committed.
 type batch struct {
 	appID string
+	// wanted are the event names queried for; nil accepts any.
+	wanted map[string]bool
 	// delivered reports item ids delivered (or dropped) by an earlier window.
 	delivered func(itemID string) bool
 
@@ -291,6 +294,10 @@ func (b *batch) add(row *resultRow) {
 		return
 	}
 	eventName := b.str(row.bytes(row.name))
+	if b.wanted != nil && !b.wanted[eventName] {
+		b.drop(itemID, truncate([]byte(eventName), 64), reasonUnexpectedEvent, "event name not in event_names: the query did not ask for it")
+		return
+	}
 	timestamp, ok := parseTimeCell(row, row.timestamp)
 	if !ok {
 		b.drop(itemID, eventName, reasonBadColumn, "timestamp is not an RFC 3339 datetime")
