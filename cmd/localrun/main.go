@@ -19,6 +19,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -134,7 +135,8 @@ func run() error {
 	fmt.Println("  collector log:", logPath)
 	startCtx, cancelStart := context.WithTimeout(ctx, 2*time.Minute)
 	collector, err := harness.StartCollector(startCtx, harness.CollectorOptions{
-		Binary: *binary, Config: *config, Env: env, StorageDir: storageDir, Output: logFile,
+		Binary: *binary, Config: *config, Env: env, StorageDir: storageDir,
+		Output: io.MultiWriter(logFile, &errorLines{out: os.Stderr}),
 	})
 	cancelStart()
 	if err != nil {
@@ -203,6 +205,29 @@ func tail(s string, lines int) string {
 		parts = parts[len(parts)-lines:]
 	}
 	return strings.Join(parts, "\n")
+}
+
+// errorLines passes on the collector's error-level log lines (an Entra ID
+// sign-in that fails, a Kafka broker that cannot be reached), so they are
+// seen without opening the log file.
+type errorLines struct {
+	out     io.Writer
+	pending []byte
+}
+
+func (w *errorLines) Write(p []byte) (int, error) {
+	w.pending = append(w.pending, p...)
+	for {
+		i := bytes.IndexByte(w.pending, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := w.pending[:i+1]
+		if bytes.Contains(line, []byte("\terror\t")) {
+			fmt.Fprintf(w.out, "collector: %s", line)
+		}
+		w.pending = w.pending[i+1:]
+	}
 }
 
 // turnPrinter writes each Akto record as a block a person can read.

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFormatTurn(t *testing.T) {
+	record := `{"path":"/copilot/conversation/a%3A1EBq/message/1","method":"POST",` +
+		`"requestPayload":"{\"text\":\"How do I reset my password?\",\"activityId\":\"1700000000101\",\"channelId\":\"msteams\"}",` +
+		`"responsePayload":"{\"text\":\"Go to aka.ms/sspr.\\nIn short: aka.ms/sspr\",\"messages\":[{\"text\":\"Go to aka.ms/sspr.\",\"activityId\":\"\"},{\"text\":\"In short: aka.ms/sspr\",\"activityId\":\"\"}]}",` +
+		`"time":"1771406677","statusCode":"500",` +
+		`"tag":"{\"source\":\"COPILOT_STUDIO\",\"bot-name\":\"hr-agent\",\"turn-id\":\"62e8b827\",\"channel\":\"msteams\",\"topics\":\"cr44e_hrAgent.topic.ConversationalBoosting,cr44e_hrAgent.topic.Escalate\"}"}`
+	out := formatTurn(3, []byte(record))
+	for _, want := range []string{
+		"── turn 3 · hr-agent · msteams ·",
+		"conversation    a:1EBq  (message 1)",
+		"user said       How do I reset my password?",
+		"agent answered  • Go to aka.ms/sspr.",
+		"                • In short: aka.ms/sspr",
+		"topics          ConversationalBoosting, Escalate",
+		"status          500 (the turn failed: OnErrorLog)",
+		"turn id         62e8b827",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+
+	greeting := `{"path":"/copilot/conversation/c1/message/0","requestPayload":"","responsePayload":"",` +
+		`"statusCode":"200","tag":"{\"bot-name\":\"x\"}"}`
+	out = formatTurn(1, []byte(greeting))
+	for _, want := range []string{"user said       (nothing: the agent spoke first)", "agent answered  (no answer)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+
+	if out := formatTurn(2, []byte("not json")); !strings.Contains(out, "not an Akto traffic record") || !strings.Contains(out, "not json") {
+		t.Errorf("a record that is not Akto's is shown raw, got:\n%s", out)
+	}
+}
+
+func TestErrorLinesPassesOnlyErrors(t *testing.T) {
+	var b strings.Builder
+	w := &errorLines{out: &b}
+	// Lines arrive split across writes, as from a pipe.
+	for _, chunk := range []string{
+		"2026-11-25T07:00:00Z\tinfo\tstarted\n2026-11-25T07:00:01Z\terr",
+		"or\tcopilotstudioreceiver/receiver.go:1\tauthentication failed\n",
+		"2026-11-25T07:00:02Z\twarn\tslow\n",
+	} {
+		if _, err := w.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "collector: 2026-11-25T07:00:01Z\terror\tcopilotstudioreceiver/receiver.go:1\tauthentication failed\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
