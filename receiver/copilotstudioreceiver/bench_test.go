@@ -97,6 +97,7 @@ func BenchmarkDecodeResponse(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(rows), "rows/op")
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	// CPU seconds of the whole process (GC included) per decoded MB: the
 	// per-core figure, which wall time on a busy shared machine is not.
 	b.ReportMetric(float64(len(body))*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
