@@ -10,7 +10,7 @@ BINARY   := $(CURDIR)/_build/otelcol-copilotstudio
 # The binary depends on the configs and on the Go sources of this module that
 # the two components compile in (their own packages and what they import from
 # internal/). go list finds exactly those, so editing a test, a stand-in or
-# cmd/localrun does not trigger a multi-minute ocb rebuild.
+# cmd/localrun does not trigger an ocb rebuild (minutes on a cold cache).
 COMPONENT_DIRS := $(shell $(GO) list -e -deps -f '{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}' \
 	./receiver/copilotstudioreceiver ./processor/activitypairprocessor 2>/dev/null)
 COMPONENT_SRCS := $(foreach d,$(COMPONENT_DIRS),$(filter-out %_test.go,$(wildcard $(d)/*.go)))
