@@ -7,8 +7,9 @@
 //     validation needs it;
 //   - GET  /common/discovery/instance: AAD instance discovery metadata;
 //   - POST /{tenant}/oauth2/v2.0/token with grant_type=client_credentials:
-//     checks tenant, client_id and client_secret and issues an opaque bearer
-//     token for the requested scope.
+//     checks tenant, client_id and client_secret (or, for workload identity,
+//     a client_assertion equal to Options.FederatedToken) and issues an
+//     opaque bearer token for the requested scope.
 //
 // Failures use Entra's real error shape (HTTP 400/401 with error,
 // error_description "AADSTSnnnn: ...", error_codes, trace_id, correlation_id).
@@ -41,6 +42,10 @@ type Options struct {
 	TenantID     string
 	ClientID     string
 	ClientSecret string
+	// FederatedToken, when set, is accepted as a client assertion
+	// (client_assertion_type jwt-bearer) in place of the secret: what
+	// azidentity's WorkloadIdentityCredential sends from its token file.
+	FederatedToken string
 	// TokenLifetime is the expires_in of issued tokens; default 1h.
 	TokenLifetime time.Duration
 	// TLS is the CA + certificate to serve with; a fresh one when nil.
@@ -229,7 +234,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant string) {
 		writeUnknownClient(w, clientID, tenant)
 		return
 	}
-	if r.PostForm.Get("client_secret") != s.opts.ClientSecret {
+	if assertion := r.PostForm.Get("client_assertion"); assertion != "" {
+		if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" ||
+			s.opts.FederatedToken == "" || assertion != s.opts.FederatedToken {
+			writeAADError(w, http.StatusBadRequest, "invalid_client", 700213, fmt.Sprintf("No matching federated identity record found for presented assertion subject for app '%s'.", clientID))
+			return
+		}
+	} else if r.PostForm.Get("client_secret") != s.opts.ClientSecret {
 		writeInvalidSecret(w, clientID)
 		return
 	}

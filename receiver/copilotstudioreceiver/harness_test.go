@@ -38,6 +38,8 @@ const (
 	testTenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 	testClientID = "3b1f6a9e-1111-4222-8333-444455556666"
 	testSecret   = "Zx8Q~sup3r.s3cret-value_DO-NOT-LOG"
+	// testFederatedToken stands for a Kubernetes service account token.
+	testFederatedToken = "eyJhbGciOiJSUzI1NiJ9.service-account-token.sig"
 )
 
 // t0 is the stand-in's "now" when a harness starts.
@@ -67,7 +69,9 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entra, err := fakeentra.New(fakeentra.Options{TenantID: testTenant, ClientID: testClientID, ClientSecret: testSecret, TLS: bundle})
+	entra, err := fakeentra.New(fakeentra.Options{
+		TenantID: testTenant, ClientID: testClientID, ClientSecret: testSecret, FederatedToken: testFederatedToken, TLS: bundle,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package copilotstudioreceiver
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -488,4 +490,62 @@ func assertSecretAbsent(t *testing.T, logs *observer.ObservedLogs, secret string
 			t.Fatalf("secret found in log entry: %q", e.Message)
 		}
 	}
+}
+
+func TestWorkloadIdentityFlow(t *testing.T) {
+	h := newHarness(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(testFederatedToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.Auth = AuthConfig{
+		Type: authWorkloadIdentity, TenantID: testTenant, ClientID: testClientID,
+		FederatedTokenFile: tokenFile, AuthorityHost: h.entra.URL(),
+	}
+	rows := spread("a", 3, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	r := h.start()
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+
+	// A token the federated credential does not match is an auth error.
+	if err := os.WriteFile(tokenFile, []byte("someone-else"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h2 := newHarness(t)
+	h2.cfg.Auth = h.cfg.Auth
+	h2.cfg.Auth.AuthorityHost = h2.entra.URL()
+	h2.ai.AddRows(rows...)
+	r2 := h2.start()
+	r2.poll(ctx)
+	if got := h2.counter("polls", "outcome", outcomeAuth); got != 1 {
+		t.Fatalf("auth_error polls = %d, want 1", got)
+	}
+	if errs := h2.logs.FilterMessageSnippet("authentication failed").All(); len(errs) != 1 ||
+		!strings.Contains(entryText(errs[0]), "AADSTS700213") || !strings.Contains(entryText(errs[0]), "federated") {
+		t.Fatalf("want one error naming AADSTS700213 and the federated credential, got %v", errs)
+	}
+}
+
+func TestStartFailsClearly(t *testing.T) {
+	h := newHarness(t)
+	missing := component.MustNewIDWithName("file_storage", "missing")
+	h.cfg.StorageID = &missing
+	r, err := newLogsReceiver(h.cfg, receiverSettings(t), h.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, h.host); err == nil || !strings.Contains(err.Error(), `"file_storage/missing" is not configured`) {
+		t.Fatalf("missing storage extension: %v", err)
+	}
+
+	h = newHarness(t)
+	h.cfg.Auth = AuthConfig{Type: authClientCertificate, TenantID: testTenant, ClientID: testClientID,
+		CertificatePath: filepath.Join(t.TempDir(), "nope.pem"), CertificatePassword: "pfx-password-123"}
+	r, _ = newLogsReceiver(h.cfg, receiverSettings(t), h.sink)
+	err = r.Start(ctx, h.host)
+	if err == nil || !strings.Contains(err.Error(), "auth.certificate_path") || strings.Contains(err.Error(), "pfx-password-123") {
+		t.Fatalf("unreadable certificate: %v", err)
+	}
+	_ = r.Shutdown(ctx)
 }
