@@ -61,9 +61,13 @@ func saveCheckpoint(ctx context.Context, client storage.Client, appID string, cp
 }
 
 // advance moves the cursor to upper after a window was accepted, keeping the
-// item ids the next overlap will see again and forgetting older ones.
+// item ids the next overlap will see again and forgetting older ones. The
+// cursor never moves back: a window cut inside the overlap ends before it.
 func (cp *checkpoint) advance(upper time.Time, overlap time.Duration, seen map[string]time.Time) {
-	keepFrom := upper.Add(-overlap)
+	if upper.After(cp.Cursor) {
+		cp.Cursor = upper
+	}
+	keepFrom := cp.Cursor.Add(-overlap)
 	next := make(map[string]time.Time, len(cp.Seen))
 	for _, ids := range []map[string]time.Time{cp.Seen, seen} {
 		for id, ingest := range ids {
@@ -72,6 +76,5 @@ func (cp *checkpoint) advance(upper time.Time, overlap time.Duration, seen map[s
 			}
 		}
 	}
-	cp.Cursor = upper
 	cp.Seen = next
 }

@@ -549,3 +549,34 @@ func TestStartFailsClearly(t *testing.T) {
 	}
 	_ = r.Shutdown(ctx)
 }
+
+func TestOverlapFullerThanMaxRows(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.MaxRowsPerQuery = 10
+	// 30 rows in the 40 s before the first cursor (t0-3m): all inside the
+	// next poll's overlap, three times max_rows_per_query.
+	first := spread("a", 30, t0.Add(-3*time.Minute-40*time.Second))
+	for i := range first {
+		first[i].IngestionTime = t0.Add(-3*time.Minute - 40*time.Second + time.Duration(i)*time.Second)
+	}
+	h.ai.AddRows(first...)
+	r := h.start()
+	r.poll(ctx)
+	cursor := r.state.Cursor
+
+	later := spread("b", 5, t0.Add(time.Minute))
+	h.ai.AddRows(later...)
+	h.ai.Advance(10 * time.Minute)
+	r.poll(ctx)
+
+	wantEachOnce(t, h.sink.itemIDs(), first, later)
+	if got := h.counter("rows_dropped", "reason", reasonDuplicate); got != 30 {
+		t.Errorf("duplicates = %d, want 30 (the whole overlap read again)", got)
+	}
+	if !r.state.Cursor.After(cursor) {
+		t.Errorf("cursor %v did not move past %v", r.state.Cursor, cursor)
+	}
+	if got := h.storedCheckpoint(r); !got.Cursor.Equal(r.state.Cursor) {
+		t.Errorf("stored cursor %v, in memory %v", got.Cursor, r.state.Cursor)
+	}
+}
