@@ -285,3 +285,35 @@ func (s *countingSink) waitFor(n int) {
 	}
 	s.mu.Unlock()
 }
+
+// nopEncoder writes nothing: BenchmarkPairingFormats/none is the pairing
+// without the cost of writing records.
+type nopEncoder struct{}
+
+func (nopEncoder) encode(plog.LogRecord, *turn) {}
+
+// BenchmarkPairingFormats splits the cost per row between pairing and
+// writing the output, at 1000 open conversations.
+func BenchmarkPairingFormats(b *testing.B) {
+	for _, format := range []string{formatAkto, formatOTLP, "none"} {
+		b.Run(format, func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.ReorderWindow = 0
+			if format == formatOTLP {
+				cfg.Format = formatOTLP
+			}
+			p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), systemClock{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if format == "none" {
+				p.enc = nopEncoder{}
+			}
+			if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = p.Shutdown(context.Background()) }()
+			runRowsBenchmark(b, p, &benchRows{n: 1000, phased: true}, 5000)
+		})
+	}
+}

@@ -3,7 +3,10 @@ package activitypairprocessor
 import (
 	"bytes"
 	"strings"
+	"time"
 )
+
+type guid [16]byte
 
 // itemID is a row's item id. Application Insights item ids are GUIDs:
 // those are kept as 16 bytes, which a row holds without a string of 36
@@ -49,72 +52,90 @@ func (i itemID) compare(o itemID) int {
 }
 
 // idSet holds the item ids of the rows emitted within emitted_ids_ttl, so
-// that a row fetched again is dropped. GUIDs are kept in a map and a queue
-// without pointers, which the garbage collector does not scan however many
-// ids a busy hour leaves.
+// that a row fetched again is dropped. A row fetched again carries the same
+// ingestion time as the first time, so ids are kept in buckets by ingestion
+// time: a lookup touches one small map, not one holding an hour of ids, and
+// expiry drops whole buckets. GUIDs are kept in maps without pointers,
+// which the garbage collector does not scan.
 type idSet struct {
+	buckets map[int64]*idBucket // by observed / idBucketWidth
+	n       int
+}
+
+// idBucketWidth is the span of ingestion time one bucket covers.
+const idBucketWidth = int64(10 * time.Second)
+
+type idBucket struct {
 	guids  map[guid]struct{}
 	others map[string]struct{}
-	// Expiry queues, in emission order.
-	guidQueue  fifo[emittedGUID]
-	otherQueue fifo[emittedID]
-}
-
-type guid [16]byte
-
-type emittedGUID struct {
-	id       guid
-	observed int64
-}
-
-type emittedID struct {
-	item     string
-	observed int64
 }
 
 func newIDSet() idSet {
-	return idSet{guids: map[guid]struct{}{}, others: map[string]struct{}{}}
+	return idSet{buckets: map[int64]*idBucket{}}
 }
 
-func (s *idSet) contains(id itemID) bool {
+func bucketOf(observed int64) int64 {
+	k := observed / idBucketWidth
+	if observed < 0 && observed%idBucketWidth != 0 {
+		k--
+	}
+	return k
+}
+
+// contains reports whether the row with this id, ingested at observed, was
+// emitted.
+func (s *idSet) contains(id itemID, observed int64) bool {
+	b := s.buckets[bucketOf(observed)]
+	if b == nil {
+		return false
+	}
 	if id.text == "" {
-		_, found := s.guids[id.guid]
+		_, found := b.guids[id.guid]
 		return found
 	}
-	_, found := s.others[id.text]
+	_, found := b.others[id.text]
 	return found
 }
 
-// emitted adds the id of an emitted row, to be forgotten once ingestion
-// time passes observed + ttl.
+// emitted adds the id of an emitted row ingested at observed.
 func (s *idSet) emitted(id itemID, observed int64) {
+	k := bucketOf(observed)
+	b := s.buckets[k]
+	if b == nil {
+		b = &idBucket{guids: map[guid]struct{}{}, others: map[string]struct{}{}}
+		s.buckets[k] = b
+	}
+	before := len(b.guids) + len(b.others)
 	if id.text == "" {
-		s.guids[id.guid] = struct{}{}
-		s.guidQueue.push(emittedGUID{id.guid, observed})
+		b.guids[id.guid] = struct{}{}
 	} else {
-		s.others[id.text] = struct{}{}
-		s.otherQueue.push(emittedID{id.text, observed})
+		b.others[id.text] = struct{}{}
 	}
+	s.n += len(b.guids) + len(b.others) - before
 }
 
-// prune forgets the emitted ids ingested before horizon.
+// prune forgets the ids of rows ingested before horizon (whole buckets).
 func (s *idSet) prune(horizon int64) {
-	for e, ok := s.guidQueue.peek(); ok && e.observed < horizon; e, ok = s.guidQueue.peek() {
-		delete(s.guids, e.id)
-		s.guidQueue.pop()
-	}
-	for e, ok := s.otherQueue.peek(); ok && e.observed < horizon; e, ok = s.otherQueue.peek() {
-		delete(s.others, e.item)
-		s.otherQueue.pop()
+	for k, b := range s.buckets {
+		if (k+1)*idBucketWidth <= horizon {
+			s.n -= len(b.guids) + len(b.others)
+			delete(s.buckets, k)
+		}
 	}
 }
 
-func (s *idSet) emittedLen() int { return s.guidQueue.len() + s.otherQueue.len() }
+func (s *idSet) emittedLen() int { return s.n }
 
-// eachEmitted calls fn for every remembered emitted id.
+// eachEmitted calls fn for every remembered id, with a time in its bucket.
 func (s *idSet) eachEmitted(fn func(id itemID, observed int64)) {
-	s.guidQueue.each(func(e emittedGUID) { fn(itemID{guid: e.id}, e.observed) })
-	s.otherQueue.each(func(e emittedID) { fn(itemID{text: e.item}, e.observed) })
+	for k, b := range s.buckets {
+		for g := range b.guids {
+			fn(itemID{guid: g}, k*idBucketWidth)
+		}
+		for t := range b.others {
+			fn(itemID{text: t}, k*idBucketWidth)
+		}
+	}
 }
 
 // parseGUID reads the canonical 8-4-4-4-12 form, either case.

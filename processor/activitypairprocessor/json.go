@@ -4,55 +4,58 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// safeASCII marks the bytes a JSON string holds as they are.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
 // U+FFFD, as encoding/json does; it is hand-written because it runs for
 // every text of every turn.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
-	b = appendJSONContent(b, s)
+	b = appendEscaped(b, s, false)
 	return append(b, '"')
 }
 
 // appendJSONContent appends s escaped for a JSON string, without quotes.
-func appendJSONContent(b []byte, s string) []byte {
+func appendJSONContent(b []byte, s string) []byte { return appendEscaped(b, s, false) }
+
+// appendNestedContent appends s escaped for a JSON string inside a JSON
+// document that is itself a JSON string (Akto's payloads and tag): escaped
+// twice, in one pass.
+func appendNestedContent(b []byte, s string) []byte { return appendEscaped(b, s, true) }
+
+func appendEscaped(b []byte, s string, nested bool) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
 		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			if safeASCII[c] {
+				i++
+				continue
 			}
+			b = append(b, s[start:i]...)
+			b = appendEscape(b, c, nested)
 			i++
 			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+			// Invalid bytes become U+FFFD; U+2028 and U+2029 are valid JSON
+			// but break JavaScript readers.
+			if r == utf8.RuneError {
+				r = '\uFFFD'
+			}
 			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript readers.
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xf])
+			if nested {
+				b = append(b, '\\')
+			}
+			b = append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 			i += size
 			start = i
 			continue
@@ -62,24 +65,27 @@ func appendJSONContent(b []byte, s string) []byte {
 	return append(b, s[start:]...)
 }
 
-// appendJSONBytes appends a JSON document (already valid JSON, so valid
-// UTF-8) as a JSON string.
-func appendJSONBytes(b, doc []byte) []byte {
-	b = append(b, '"')
-	start := 0
-	for i, c := range doc {
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, doc[start:i]...)
+// appendEscape writes the escape of an ASCII byte that needs one; nested
+// escapes the escape again.
+func appendEscape(b []byte, c byte, nested bool) []byte {
+	if nested {
 		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		case '"':
+			return append(b, `\\\"`...)
+		case '\\':
+			return append(b, `\\\\`...)
 		}
-		start = i + 1
+		b = append(b, '\\') // the backslash of the inner escape, escaped
 	}
-	b = append(b, doc[start:]...)
-	return append(b, '"')
+	switch c {
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	}
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 }

@@ -162,7 +162,7 @@ func putTurnKeys(attrs pcommon.Map, t *turn) {
 // aktoEncoder writes the Akto traffic record as JSON bytes in the body.
 type aktoEncoder struct {
 	accountID, vxlanID string
-	buf, inner         []byte
+	buf                []byte
 	names              []string
 }
 
@@ -176,23 +176,20 @@ func (e *aktoEncoder) encode(rec plog.LogRecord, t *turn) {
 }
 
 // record appends the Akto traffic record of t. Every field is a JSON
-// string; headers, payloads and tag are JSON objects serialised into strings.
+// string; headers, payloads and tag are JSON objects serialised into
+// strings, written here in one pass with their texts escaped twice.
 func (e *aktoEncoder) record(b []byte, t *turn) []byte {
 	c := t.conv
-	b = append(b, `{"path":`...)
-	b = append(b, `"/copilot/conversation/`...)
+	b = append(b, `{"path":"/copilot/conversation/`...)
 	b = appendPathSegment(b, c.id)
 	b = append(b, "/message/"...)
 	b = strconv.AppendInt(b, int64(t.index), 10)
-	b = append(b, '"')
-	b = append(b, `,"method":"POST","requestHeaders":`...)
-	b = appendJSONString(b, c.res.aktoHeaders)
+	b = append(b, `","method":"POST","requestHeaders":`...)
+	b = append(b, c.res.aktoHeaders...)
 	b = append(b, `,"responseHeaders":"{\"content-type\":\"application/json\"}","requestPayload":`...)
-	e.inner = e.requestPayload(e.inner[:0], t)
-	b = appendJSONBytes(b, e.inner)
+	b = e.requestPayload(b, t)
 	b = append(b, `,"responsePayload":`...)
-	e.inner = e.responsePayload(e.inner[:0], t)
-	b = appendJSONBytes(b, e.inner)
+	b = e.responsePayload(b, t)
 	b = append(b, `,"ip":"`+aktoIPPlaceholder+`","time":"`...)
 	b = strconv.AppendInt(b, t.at/int64(time.Second), 10)
 	b = append(b, `","statusCode":"`...)
@@ -206,8 +203,7 @@ func (e *aktoEncoder) record(b []byte, t *turn) []byte {
 	b = append(b, `,"akto_vxlan_id":`...)
 	b = appendJSONString(b, e.vxlanID)
 	b = append(b, `,"is_pending":"false","source":"MIRRORING","tag":`...)
-	e.inner = e.tag(e.inner[:0], t)
-	b = appendJSONBytes(b, e.inner)
+	b = e.tag(b, t)
 	return append(b, '}')
 }
 
@@ -226,89 +222,94 @@ func appendPathSegment(b []byte, s string) []byte {
 	return b
 }
 
-// requestPayload is the user's message; empty for a turn without one.
+// requestPayload is the user's message as a JSON string holding
+// {"text","activityId","channelId","locale","userId"}; "" for a turn
+// without one.
 func (e *aktoEncoder) requestPayload(b []byte, t *turn) []byte {
 	r := t.request
 	if r == nil {
-		return b
+		return append(b, `""`...)
 	}
-	b = append(b, `{"text":`...)
-	b = appendJSONString(b, r.text)
-	b = append(b, `,"activityId":`...)
-	b = appendJSONString(b, r.activity)
+	b = append(b, `"{\"text\":\"`...)
+	b = appendNestedContent(b, r.text)
+	b = append(b, `\",\"activityId\":\"`...)
+	b = appendNestedContent(b, r.activity)
 	if t.conv.channel != "" {
-		b = append(b, `,"channelId":`...)
-		b = appendJSONString(b, t.conv.channel)
+		b = append(b, `\",\"channelId\":\"`...)
+		b = appendNestedContent(b, t.conv.channel)
 	}
 	if t.conv.locale != "" {
-		b = append(b, `,"locale":`...)
-		b = appendJSONString(b, t.conv.locale)
+		b = append(b, `\",\"locale\":\"`...)
+		b = appendNestedContent(b, t.conv.locale)
 	}
 	if r.detail != "" {
-		b = append(b, `,"userId":`...)
-		b = appendJSONString(b, r.detail)
+		b = append(b, `\",\"userId\":\"`...)
+		b = appendNestedContent(b, r.detail)
 	}
-	return append(b, '}')
+	return append(b, `\"}"`...)
 }
 
-// responsePayload is the agent's replies, joined and one by one; empty for
-// a turn without any.
+// responsePayload is the agent's replies as a JSON string holding
+// {"text": the replies joined by newlines, "messages": [{"text",
+// "activityId"}, ...]} in send order; "" for a turn without any.
 func (e *aktoEncoder) responsePayload(b []byte, t *turn) []byte {
 	n := 0
-	b = append(b, `{"text":"`...)
 	for i := range t.rows {
 		if r := t.row(i); r.kind == kindReply {
-			if n > 0 {
-				b = append(b, `\n`...)
+			if n == 0 {
+				b = append(b, `"{\"text\":\"`...)
+			} else {
+				b = append(b, `\\n`...) // a newline, escaped twice
 			}
-			b = appendJSONContent(b, r.text)
+			b = appendNestedContent(b, r.text)
 			n++
 		}
 	}
 	if n == 0 {
-		return b[:0]
+		return append(b, `""`...)
 	}
-	b = append(b, `","messages":[`...)
+	b = append(b, `\",\"messages\":[`...)
 	n = 0
 	for i := range t.rows {
 		if r := t.row(i); r.kind == kindReply {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"text":`...)
-			b = appendJSONString(b, r.text)
-			b = append(b, `,"activityId":`...)
-			b = appendJSONString(b, r.activity)
-			b = append(b, '}')
+			b = append(b, `{\"text\":\"`...)
+			b = appendNestedContent(b, r.text)
+			b = append(b, `\",\"activityId\":\"`...)
+			b = appendNestedContent(b, r.activity)
+			b = append(b, `\"}`...)
 			n++
 		}
 	}
-	return append(b, "]}"...)
+	return append(b, `]}"`...)
 }
 
+// tag is a JSON string holding {"source":"COPILOT_STUDIO","bot-name",
+// "turn-id","channel","topics"} and the agent's own keys.
 func (e *aktoEncoder) tag(b []byte, t *turn) []byte {
-	b = append(b, `{"source":"COPILOT_STUDIO","bot-name":`...)
-	b = appendJSONString(b, t.conv.res.botName)
-	b = append(b, `,"turn-id":"`...)
+	b = append(b, `"{\"source\":\"COPILOT_STUDIO\",\"bot-name\":\"`...)
+	b = appendNestedContent(b, t.conv.res.botName)
+	b = append(b, `\",\"turn-id\":\"`...)
 	b = append(b, t.id...)
-	b = append(b, '"')
 	if t.conv.channel != "" {
-		b = append(b, `,"channel":`...)
-		b = appendJSONString(b, t.conv.channel)
+		b = append(b, `\",\"channel\":\"`...)
+		b = appendNestedContent(b, t.conv.channel)
 	}
 	e.names = t.topics(e.names[:0])
 	if topics := e.names; len(topics) > 0 {
-		b = append(b, `,"topics":"`...)
+		b = append(b, `\",\"topics\":\"`...)
 		for i, name := range topics {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONContent(b, name)
+			b = appendNestedContent(b, name)
 		}
-		b = append(b, '"')
 	}
+	b = append(b, `\"`...)
 	b = append(b, t.conv.res.aktoTagTail...)
-	return append(b, '}')
+	return append(b, `}"`...)
 }
 
 // topics appends the distinct topic names of the turn's flow, in order.

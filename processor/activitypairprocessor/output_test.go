@@ -82,8 +82,8 @@ func TestAktoTagCarriesTheAgentFromDataverse(t *testing.T) {
 	attrs.PutBool(schema.AgentUnauthenticated, true)
 	res := newResource(attrs)
 	assert.Equal(t, "contoso-it-help", res.botName)
-	assert.Equal(t, `{"host":"contoso-it-help.copilot-studio","content-type":"application/json"}`, res.aktoHeaders)
-	assert.Equal(t, `,"agent-id":"bot-1","environment":"env-1","authentication-mode":"none","unauthenticated":"true"`, res.aktoTagTail)
+	assert.Equal(t, `"{\"host\":\"contoso-it-help.copilot-studio\",\"content-type\":\"application/json\"}"`, res.aktoHeaders)
+	assert.Equal(t, `,\"agent-id\":\"bot-1\",\"environment\":\"env-1\",\"authentication-mode\":\"none\",\"unauthenticated\":\"true\"`, res.aktoTagTail)
 }
 
 func TestSanitizeAgentName(t *testing.T) {

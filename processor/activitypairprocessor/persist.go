@@ -467,7 +467,7 @@ func decodeSegment(seg []byte, s *state) error {
 			d.fail("row")
 			break
 		}
-		if !s.seen.contains(r.item) && convs[ci].insert(r) {
+		if !s.seen.contains(r.item, r.observed()) && convs[ci].insert(r) {
 			s.bufferedRows++
 		}
 	}

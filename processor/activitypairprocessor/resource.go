@@ -15,8 +15,10 @@ import (
 type resource struct {
 	attrs   pcommon.Map // a copy of the source resource's attributes
 	botName string      // agent name, sanitised as Akto spells hosts and tags
-	// aktoHeaders and aktoTagTail are the parts of an Akto record that
-	// depend only on the agent, already JSON.
+	// aktoHeaders (a JSON string holding the request headers) and
+	// aktoTagTail (the agent's members of the tag, escaped for inside the
+	// tag string) are the parts of an Akto record that depend only on the
+	// agent, written once.
 	aktoHeaders string
 	aktoTagTail string
 }
@@ -59,7 +61,7 @@ func newResource(attrs pcommon.Map) *resource {
 	b = append(b, `{"host":`...)
 	b = appendJSONString(b, res.botName+".copilot-studio")
 	b = append(b, `,"content-type":"application/json"}`...)
-	res.aktoHeaders = string(b)
+	res.aktoHeaders = string(appendJSONString(nil, string(b)))
 
 	b = b[:0]
 	for _, k := range aktoTagKeys {
@@ -70,7 +72,7 @@ func newResource(attrs pcommon.Map) *resource {
 			b = appendJSONString(b, v.AsString())
 		}
 	}
-	res.aktoTagTail = string(b)
+	res.aktoTagTail = string(appendJSONContent(nil, string(b)))
 	return res
 }
 

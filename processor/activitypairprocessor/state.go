@@ -103,7 +103,7 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 					st.malformed = append(st.malformed, item)
 					continue
 				}
-				if s.seen.contains(r.item) {
+				if s.seen.contains(r.item, r.observed()) {
 					st.duplicates++
 					continue
 				}
