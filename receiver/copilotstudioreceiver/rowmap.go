@@ -279,16 +279,27 @@ func (b *batch) add(row *resultRow) {
 		return
 	}
 	itemIDBytes := row.bytes(row.itemID)
-	if _, dup := b.seen[string(itemIDBytes)]; dup || b.delivered(string(itemIDBytes)) {
+	if b.delivered(string(itemIDBytes)) {
 		b.drops[reasonDuplicate]++
 		return
 	}
-	itemID := string(itemIDBytes)
 	if !ingestOK {
-		b.drop(itemID, stringCell(row, row.name), reasonBadColumn, "ingest is not an RFC 3339 datetime")
+		if _, dup := b.seen[string(itemIDBytes)]; dup {
+			b.drops[reasonDuplicate]++
+			return
+		}
+		b.drop(string(itemIDBytes), stringCell(row, row.name), reasonBadColumn, "ingest is not an RFC 3339 datetime")
 		return
 	}
+	// One map operation both records the id and tells a repeat: the map
+	// can hold a whole 500,000-row result, where every probe is a cache miss.
+	itemID := string(itemIDBytes)
+	before := len(b.seen)
 	b.seen[itemID] = ingest
+	if len(b.seen) == before {
+		b.drops[reasonDuplicate]++
+		return
+	}
 	if row.name.kind != cellString || row.name.start == row.name.end {
 		b.drop(itemID, "", reasonBadColumn, "name is not a non-empty string")
 		return
