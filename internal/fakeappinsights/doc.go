@@ -52,6 +52,15 @@
 //
 // Rows are visible when their ingestion time is at or before the stand-in's
 // now, as in the real service, where a row only becomes queryable once ingested.
+// Results always come ordered by ingestion time, then item id (with or
+// without "order by"), which keeps tests reproducible.
+//
+// Requests() records each query request: its KQL and timespan, the status
+// answered, the fault applied, the number of rows, and the parsed take and
+// ingestion bounds. The copilotstudio receiver asks for one row more than
+// max_rows_per_query; an answer with Rows == Take is over-full, and the
+// receiver delivers it only up to (not including) the ingestion time of its
+// last row, so its cursor then stands there, not at IngestUpper.
 //
 // # Responses
 //
