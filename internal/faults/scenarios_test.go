@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
@@ -184,8 +185,11 @@ func scenarios() []scenario {
 			what: "a burst of rows sharing one ingestion time, more than max_rows_per_query: time slicing alone cannot split it",
 			env:  pageEnv,
 			setup: func(r *run) {
-				burst := workload.Generate(workload.Config{Seed: r.rng.Uint64(), Conversations: r.sz.rowLimit / 5, Start: time.Now().Add(-150 * time.Minute)})
+				// Conversations that all happened before the instant, their
+				// rows ingested together at it (a held-up batch released).
 				instant := time.Now().Add(-100 * time.Minute).Truncate(time.Millisecond)
+				burst := workload.Generate(workload.Config{Seed: r.rng.Uint64(), Conversations: r.sz.rowLimit / 5,
+					Start: instant.Add(-75 * time.Minute), Span: time.Hour})
 				for i := range burst.Rows {
 					burst.Rows[i].IngestionTime = instant
 				}
@@ -195,6 +199,30 @@ func scenarios() []scenario {
 				r.verifier.Expect(burst.Turns)
 				r.load(burst.Rows...)
 				r.note("%d rows share the ingestion time %s; the limit is %d", len(burst.Rows), instant.Format(time.RFC3339Nano), r.sz.rowLimit)
+			},
+		},
+		{
+			name: "event times ahead of ingestion time",
+			what: "1 % of conversations (at least 5) carry event timestamps 20 minutes ahead of their ingestion time (a client clock running fast); everything else is as usual",
+			env:  pageEnv,
+			prepare: func(r *run) {
+				ahead := map[string]bool{}
+				share := max(0.01, 5/float64(r.sz.conversations))
+				for i := range r.work.Turns {
+					t := &r.work.Turns[i]
+					if t.Index == 0 && r.rng.Float64() < share {
+						ahead[t.ConversationID] = true
+					}
+					if ahead[t.ConversationID] && !t.RequestTime.IsZero() {
+						t.RequestTime = t.RequestTime.Add(20 * time.Minute)
+					}
+				}
+				for i := range r.work.Rows {
+					if ahead[conversationOf(r.work.Rows[i])] {
+						r.work.Rows[i].Timestamp = r.work.Rows[i].Timestamp.Add(20 * time.Minute)
+					}
+				}
+				r.note("%d conversations 20 minutes ahead", len(ahead))
 			},
 		},
 		{
@@ -398,4 +426,13 @@ func (r *run) checkBadInput() {
 		}
 		r.note("bad input %q: %s", c.name, fate)
 	}
+}
+
+// conversationOf reads a row's conversation id (the generator always writes one).
+func conversationOf(row workload.Row) string {
+	var dims struct {
+		ConversationID string `json:"conversationId"`
+	}
+	_ = json.Unmarshal([]byte(row.CustomDimensions), &dims)
+	return dims.ConversationID
 }

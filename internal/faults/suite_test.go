@@ -115,8 +115,10 @@ type scenario struct {
 	// what it had sent but not yet marked done).
 	crash bool
 	env   func(sz size) map[string]string
-	// tune adjusts the main workload's generation.
-	tune func(cfg *workload.Config)
+	// tune adjusts the main workload's generation; prepare changes the
+	// generated rows (and their ground truth) before they are loaded.
+	tune    func(cfg *workload.Config)
+	prepare func(r *run)
 	// setup runs before the collector starts, after the workload is loaded.
 	setup func(r *run)
 	// during runs once the collector is up; the suite then waits until
@@ -207,6 +209,9 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 		sc.tune(&cfg)
 	}
 	r.work = workload.Generate(cfg)
+	if sc.prepare != nil {
+		sc.prepare(r)
+	}
 	r.verifier = workload.NewVerifier(r.work.Turns)
 	r.load(r.work.Rows...)
 	// The watermark: one conversation ingested just now, long after the
