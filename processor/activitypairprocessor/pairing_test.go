@@ -352,3 +352,19 @@ func byConversation(turns []summary) []summary {
 	slices.SortStableFunc(out, func(a, b summary) int { return strings.Compare(a.Conv, b.Conv) })
 	return out
 }
+
+// A conversation whose event times run 30 minutes ahead of its ingestion
+// (a fast clock) must not make other conversations' turns look complete:
+// completion is decided in ingestion time only.
+func TestEventTimesAheadOfIngestionDoNotCompleteOtherTurns(t *testing.T) {
+	h := newHarness(t, createDefaultConfig().(*Config), nil)
+	h.consume(c1m1, c1t1, c1x1, c1r1a)
+	ahead := msg("fast", "f1", 30*time.Minute, "q1", "from the future").ingestedAt(40 * s)
+	aheadReply := reply("fast", "f2", 30*time.Minute+2*s, "q1", "hello").ingestedAt(41 * s)
+	h.consume(ahead, aheadReply, c1r1b)
+	assert.Empty(t, h.turns(), "ingestion time is 41s: nothing is complete")
+	h.consume(c1m2, c1r2, msg("fast", "f3", 30*time.Minute+9*s, "q2", "again").ingestedAt(50*s))
+	h.consume(msg("later", "l1", 7*time.Minute, "z", "tick").ingestedAt(7 * time.Minute))
+	assert.Equal(t, []summary{c1Turn1, {"fast", "from the future", []string{"hello"}, []string{"f1", "f2"}, false}},
+		byConversation(h.summaries()))
+}

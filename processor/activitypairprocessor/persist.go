@@ -262,8 +262,12 @@ func encodeDelta(s *state) []byte {
 
 func encodeSnapshot(s *state) []byte {
 	w := newSegmentWriter()
+	rows := 0
+	for _, c := range s.convs {
+		rows += len(c.rows)
+	}
 	var body []byte
-	body = binary.AppendUvarint(body, uint64(s.bufferedRows))
+	body = binary.AppendUvarint(body, uint64(rows))
 	for _, c := range s.convs {
 		ci := w.conv(c)
 		for i := range c.rows {
@@ -283,7 +287,7 @@ func appendRow(b []byte, conv uint64, r *row) []byte {
 	b = binary.AppendUvarint(b, conv)
 	b = append(b, byte(r.kind))
 	b = binary.AppendVarint(b, r.at)
-	b = binary.AppendUvarint(b, uint64(r.lagMS))
+	b = binary.AppendVarint(b, int64(r.lagMS))
 	b = appendItem(b, r.item)
 	for _, s := range [...]string{r.activity, r.replyTo, r.text, r.topic, r.detail} {
 		b = appendString(b, s)
@@ -458,7 +462,7 @@ func decodeSegment(seg []byte, s *state) error {
 		var r row
 		r.kind = rowKind(d.byte())
 		r.at = d.varint()
-		r.lagMS = int32(min(d.uvarint(), math.MaxInt32))
+		r.lagMS = int32(min(max(d.varint(), math.MinInt32), math.MaxInt32))
 		item := d.string()
 		r.item = newItemID(item)
 		r.activity, r.replyTo = d.string(), d.string()

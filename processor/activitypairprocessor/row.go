@@ -37,22 +37,23 @@ type row struct {
 	// detail depends on kind: request: the user id; action: the node kind
 	// (SendActivity, HttpRequest, ...); error: the error code.
 	detail string
-	// lagMS is how long after at the row was ingested, in milliseconds:
-	// 4 bytes where the ingestion time itself would take 8.
+	// lagMS is how long after at the row was ingested, in milliseconds
+	// (negative when the event's clock ran ahead): 4 bytes where the
+	// ingestion time itself would take 8.
 	lagMS int32
 	kind  rowKind
 }
 
 // observed is the row's ingestion time, Unix nanoseconds, at millisecond
-// precision, never before its event time.
+// precision. All completion decisions are made on it, never on event time,
+// which a fast clock can put ahead.
 func (r *row) observed() int64 { return r.at + int64(r.lagMS)*int64(time.Millisecond) }
 
 // setObserved records the ingestion time; a lag past what 32 bits of
-// milliseconds hold (24 days) is clamped, which only makes the row count
-// as ingested earlier.
+// milliseconds hold (24 days either way) is clamped.
 func (r *row) setObserved(observed int64) {
-	lag := max(observed-r.at, 0) / int64(time.Millisecond)
-	r.lagMS = int32(min(lag, math.MaxInt32))
+	lag := (observed - r.at) / int64(time.Millisecond)
+	r.lagMS = int32(min(max(lag, math.MinInt32), math.MaxInt32))
 }
 
 // before orders rows by event time, ties by item id, so that the order is
@@ -142,6 +143,9 @@ func decodeRow(rec plog.LogRecord) (r row, c rowContext, item string) {
 	observed := int64(rec.ObservedTimestamp())
 	if r.at == 0 {
 		r.at = observed
+	}
+	if observed == 0 {
+		observed = r.at
 	}
 	r.setObserved(observed)
 	r.item = newItemID(item)
