@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -200,18 +201,19 @@ func credentialPipeline(t *testing.T) *maskingPipeline {
 }
 
 // checkMaskedBeforePairing: the logs pipeline runs transform/credentials,
-// then redaction/credentials, then activitypair, so no turn record is ever
-// built from an unmasked row.
+// then redaction/credentials, then transform/truncate, then activitypair, so
+// no turn record is ever built from an unmasked or oversized row (and masking
+// sees the whole text).
 func checkMaskedBeforePairing(t *testing.T, conf *confmap.Conf) {
 	t.Helper()
 	var order []string
 	for _, id := range asStrings(conf.Get("service::pipelines::logs::processors")) {
 		switch id {
-		case "transform/credentials", "redaction/credentials", "activitypair":
+		case "transform/credentials", "redaction/credentials", "transform/truncate", "activitypair":
 			order = append(order, id)
 		}
 	}
-	want := []string{"transform/credentials", "redaction/credentials", "activitypair"}
+	want := []string{"transform/credentials", "redaction/credentials", "transform/truncate", "activitypair"}
 	if strings.Join(order, ",") != strings.Join(want, ",") {
 		t.Fatalf("service::pipelines::logs::processors runs %v, want %v in that order", order, want)
 	}
@@ -268,3 +270,48 @@ func startProcessor(t *testing.T, factory processor.Factory, id string, processo
 	t.Cleanup(func() { _ = proc.Shutdown(context.Background()) })
 	return proc
 }
+
+// TestCollectorConfigTruncatesLongTexts: a pasted document is cut to 32 KiB
+// with a marker, so its turn fits in a Kafka record; ordinary texts and
+// non-text bodies pass unchanged.
+func TestCollectorConfigTruncatesLongTexts(t *testing.T) {
+	conf, err := harness.LoadCollectorConfig(harness.CollectorConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	processors, err := conf.Sub("processors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := new(consumertest.LogsSink)
+	truncate := startProcessor(t, transformprocessor.NewFactory(), "transform/truncate", processors, sink)
+
+	const limit = 32 << 10
+	document := "MARKER " + strings.Repeat("lorem ipsum dolor sit amet ", 1<<20/27)
+	exactly := strings.Repeat("x", limit)
+	logs := plog.NewLogs()
+	records := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	records.AppendEmpty().Body().SetStr(document)
+	records.AppendEmpty().Body().SetStr(exactly)
+	records.AppendEmpty().Body().SetStr("How do I reset my password?")
+	records.AppendEmpty() // no text: an invoke, a topic row
+	if err := truncate.ConsumeLogs(context.Background(), logs); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	if want := document[:limit] + " [truncated]"; got.At(0).Body().Str() != want {
+		t.Errorf("document: got %d bytes ending %q, want %d bytes ending %q",
+			len(got.At(0).Body().Str()), tail(got.At(0).Body().Str()), len(want), tail(want))
+	}
+	if got.At(1).Body().Str() != exactly {
+		t.Errorf("a text of exactly %d bytes was changed", limit)
+	}
+	if got.At(2).Body().Str() != "How do I reset my password?" {
+		t.Errorf("short text changed: %q", got.At(2).Body().Str())
+	}
+	if got.At(3).Body().Type() != pcommon.ValueTypeEmpty {
+		t.Errorf("empty body became %v", got.At(3).Body().AsRaw())
+	}
+}
+
+func tail(s string) string { return s[max(0, len(s)-30):] }
