@@ -12,10 +12,11 @@ type conversation struct {
 	rows    []row // buffered, ordered by (event time, item id)
 
 	nextIndex int32 // {n} of its next emitted turn
-	// emittedAsks are the activity ids of the requests (and events) of its
+	// emittedAsks are hashes (askHash) of the activity ids of the requests
+	// (and events) of its
 	// latest emitted turns: a reply to one of them that comes late becomes a
 	// turn of its own instead of joining a later turn by mistake.
-	emittedAsks  []string
+	emittedAsks  []uint64
 	lastObserved int64 // latest ingestion time of its rows
 	lastArrival  int64 // wall clock, Unix nanoseconds, of its latest new row
 
@@ -60,18 +61,35 @@ func (c *conversation) insert(r row) bool {
 }
 
 func (c *conversation) emittedAsk(id string) bool {
-	return slices.Contains(c.emittedAsks, id)
+	return slices.Contains(c.emittedAsks, askHash(id))
 }
 
 func (c *conversation) rememberAsk(id string) {
-	if id == "" || c.emittedAsk(id) {
+	if id == "" {
+		return
+	}
+	h := askHash(id)
+	if slices.Contains(c.emittedAsks, h) {
 		return
 	}
 	if len(c.emittedAsks) == maxEmittedAsks {
 		copy(c.emittedAsks, c.emittedAsks[1:])
 		c.emittedAsks = c.emittedAsks[:maxEmittedAsks-1]
 	}
-	c.emittedAsks = append(c.emittedAsks, id)
+	c.emittedAsks = append(c.emittedAsks, h)
+}
+
+// askHash is a stable 64-bit FNV-1a hash of an activity id: a conversation
+// remembers the asks it emitted by hash, 8 bytes each, instead of holding
+// their strings. (A collision among its 16 latest would only make a late
+// reply a turn of its own instead of waiting.)
+func askHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // turnPlan is one turn the buffered rows of a conversation make.

@@ -230,7 +230,7 @@ func (w *segmentWriter) finish(watermark int64, body []byte) []byte {
 		b = binary.AppendVarint(b, c.lastObserved)
 		b = binary.AppendUvarint(b, uint64(len(c.emittedAsks)))
 		for _, a := range c.emittedAsks {
-			b = appendString(b, a)
+			b = binary.LittleEndian.AppendUint64(b, a)
 		}
 	}
 	return append(b, body...)
@@ -357,6 +357,16 @@ func (d *decoder) byte() byte {
 	return v
 }
 
+func (d *decoder) uint64() uint64 {
+	if len(d.b) < 8 {
+		d.fail("uint64")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
 func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
@@ -449,9 +459,9 @@ func decodeSegment(seg []byte, s *state) error {
 		c.channel, c.locale = d.string(), d.string()
 		c.nextIndex = int32(d.uvarint())
 		c.lastObserved = max(c.lastObserved, d.varint())
-		asks := make([]string, d.count(1))
+		asks := make([]uint64, d.count(8))
 		for k := range asks {
-			asks[k] = d.string()
+			asks[k] = d.uint64()
 		}
 		c.emittedAsks = asks
 		convs[i] = c

@@ -63,6 +63,7 @@ type state struct {
 	touched []*conversation
 	planner planner
 	stack   []int
+	stale   []*conversation
 	scratch []byte
 	journal *journal // changes since the last save; nil without storage
 }
@@ -198,11 +199,19 @@ func (s *state) refresh(c *conversation) {
 		}
 	}
 	s.openTurns += int(c.openTurns)
-	_, c.deadline = s.completeTurns(c)
-	if c.heapIndex >= 0 {
-		heap.Fix(&s.deadlines, int(c.heapIndex))
-	} else {
+	_, d := s.completeTurns(c)
+	switch {
+	case c.heapIndex < 0:
+		c.deadline = d
 		heap.Push(&s.deadlines, c)
+	case d < c.deadline || c.deadline <= s.watermark:
+		// Earlier than the heap knows, or the heap has it due: fix now.
+		c.deadline = d
+		heap.Fix(&s.deadlines, int(c.heapIndex))
+	default:
+		// Later: the heap keeps the earlier time. When the watermark passes
+		// it, selectComplete finds nothing due and moves it then; most new
+		// rows push a deadline later, and this saves a sift for each.
 	}
 }
 
@@ -298,11 +307,21 @@ func (s *state) selectComplete(b *batch) {
 		}
 		c := s.deadlines[i]
 		s.planner.plan(c)
-		n, _ := s.completeTurns(c)
-		b.selectTurns(c, n, n)
+		n, d := s.completeTurns(c)
+		if d == math.MinInt64 {
+			b.selectTurns(c, n, n)
+		} else {
+			c.deadline = d // kept early by refresh: put it right below
+			s.stale = append(s.stale, c)
+		}
 		stack = append(stack, 2*i+1, 2*i+2)
 	}
 	s.stack = stack
+	for _, c := range s.stale {
+		heap.Fix(&s.deadlines, int(c.heapIndex))
+	}
+	clear(s.stale)
+	s.stale = s.stale[:0]
 }
 
 // selectEvictions adds the oldest turns of the least recently active
