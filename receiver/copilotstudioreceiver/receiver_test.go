@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
@@ -579,4 +580,42 @@ func TestOverlapFullerThanMaxRows(t *testing.T) {
 	if got := h.storedCheckpoint(r); !got.Cursor.Equal(r.state.Cursor) {
 		t.Errorf("stored cursor %v, in memory %v", got.Cursor, r.state.Cursor)
 	}
+}
+
+func TestEventTimeLongBeforeIngestionStillInTimespan(t *testing.T) {
+	h := newHarness(t)
+	old := userMessage("old", t0.Add(-time.Hour), "conv-old", "sent offline, uploaded a day later")
+	old.Timestamp = old.IngestionTime.Add(-30 * time.Hour)
+	h.ai.AddRows(old)
+	r := h.start()
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), []fakeappinsights.Row{old})
+}
+
+func TestTokenExchangeValueNeverLogged(t *testing.T) {
+	h := newHarness(t)
+	const token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.live-entra-token.signature"
+	value := `{"id":"x","connectionName":"sso","token":"` + token + `"}`
+	good := row("good", t0.Add(-time.Hour), schema.EventMessageReceived, map[string]string{
+		"type": "invoke", "name": "signin/tokenExchange", "value": value, "conversationId": "c1",
+	})
+	// Malformed (no conversationId): logged by item id, its value never.
+	bad := row("bad", t0.Add(-time.Hour), schema.EventMessageReceived, map[string]string{
+		"type": "invoke", "name": "signin/tokenExchange", "value": value,
+	})
+	h.ai.AddRows(good, bad)
+	r := h.start()
+	r.poll(ctx)
+
+	recs := h.sink.records()
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	if v, _ := recs[0].record.Attributes().Get(schema.ActivityValue); v.Str() != value {
+		t.Fatalf("activity value = %q, want it verbatim", v.Str())
+	}
+	if h.logs.FilterField(zap.String("item_id", "bad")).Len() != 1 {
+		t.Fatal("the malformed invoke was not logged by its item id")
+	}
+	assertSecretAbsent(t, h.logs, token)
 }
