@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"math"
 	"slices"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 )
@@ -45,8 +44,8 @@ type state struct {
 	convs     map[string]*conversation
 	resources map[string]*resource
 	interned  map[string]string // see intern
-	// seen holds the item ids of the rows buffered and of those emitted
-	// within idsTTL (ingestion time): a row seen again is a duplicate.
+	// seen holds the item ids of the rows emitted within idsTTL (ingestion
+	// time); a buffered row is recognised in its conversation.
 	seen    idSet
 	emptied fifo[emptiedConversation]
 
@@ -524,18 +523,3 @@ func (f *fifo[T]) pop() {
 }
 
 func (f *fifo[T]) len() int { return f.n }
-
-// each calls fn for every queued value, oldest first.
-func (f *fifo[T]) each(fn func(T)) {
-	for i, b := range f.blocks {
-		if i == 0 {
-			b = b[f.head:]
-		}
-		for _, v := range b {
-			fn(v)
-		}
-	}
-}
-
-// nanos converts a duration for the state's int64 clocks.
-func nanos(d time.Duration) int64 { return int64(d) }

@@ -1,0 +1,42 @@
+package activitypairprocessor
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestItemIDs(t *testing.T) {
+	const g = "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a69"
+	id := newItemID(g)
+	assert.Empty(t, id.text, "a GUID is held as 16 bytes")
+	assert.Equal(t, g, id.String())
+	assert.Equal(t, id, newItemID(strings.ToUpper(g)), "either case is the same id")
+	for _, notGUID := range []string{"i1", "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a6", "5f1c0a2e_7c1e-4a0e-9f7e-1f2d3c4b5a69", "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a6z"} {
+		assert.Equal(t, itemID{text: notGUID}, newItemID(notGUID))
+		assert.Equal(t, notGUID, newItemID(notGUID).String())
+	}
+	// GUIDs order as their lower-case text, before any other id.
+	a, b := newItemID("0a000000-0000-0000-0000-000000000000"), newItemID("a0000000-0000-0000-0000-000000000000")
+	assert.Equal(t, -1, a.compare(b))
+	assert.Equal(t, 1, b.compare(a))
+	assert.Equal(t, -1, b.compare(newItemID("0")))
+	assert.Equal(t, 0, a.compare(a))
+}
+
+func TestIDSetForgetsWholeBucketsPastTheHorizon(t *testing.T) {
+	s := newIDSet()
+	at := func(d time.Duration) int64 { return base.Add(d).UnixNano() }
+	old, recent := newItemID("5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a69"), newItemID("other")
+	s.emitted(old, at(0))
+	s.emitted(recent, at(time.Hour))
+	assert.True(t, s.contains(old, at(0)))
+	assert.False(t, s.contains(old, at(time.Hour)), "looked up by the ingestion time it was emitted with")
+	assert.Equal(t, 2, s.emittedLen())
+	s.prune(at(30 * time.Minute))
+	assert.False(t, s.contains(old, at(0)))
+	assert.True(t, s.contains(recent, at(time.Hour)))
+	assert.Equal(t, 1, s.emittedLen())
+}
