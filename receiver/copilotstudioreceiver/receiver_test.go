@@ -584,10 +584,12 @@ func TestOverlapFullerThanMaxRows(t *testing.T) {
 
 func TestEventTimeLongBeforeIngestionStillInTimespan(t *testing.T) {
 	h := newHarness(t)
-	old := userMessage("old", t0.Add(-time.Hour), "conv-old", "sent offline, uploaded a day later")
+	r := h.start()
+	r.poll(ctx) // the cursor now stands at t0 - ingestion_delay
+	old := userMessage("old", t0.Add(time.Minute), "conv-old", "sent offline, uploaded a day later")
 	old.Timestamp = old.IngestionTime.Add(-30 * time.Hour)
 	h.ai.AddRows(old)
-	r := h.start()
+	h.ai.Advance(10 * time.Minute)
 	r.poll(ctx)
 	wantEachOnce(t, h.sink.itemIDs(), []fakeappinsights.Row{old})
 }
