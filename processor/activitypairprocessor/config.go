@@ -92,7 +92,7 @@ func (c *Config) Validate() error {
 	if c.EmittedIDsTTL <= 0 {
 		add("emitted_ids_ttl %v must be positive: at least the receiver's poll_interval plus its overlap (default 1h)", c.EmittedIDsTTL)
 	}
-	if c.Format == formatAkto {
+	if c.Format != formatOTLP {
 		if strings.TrimSpace(c.AktoAccountID) == "" {
 			add("akto_account_id is empty: give the Akto account id (default 1000000)")
 		}
