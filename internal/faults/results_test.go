@@ -22,7 +22,7 @@ type result struct {
 
 // writeResults writes the summary the top-level README's "Guarantees"
 // section quotes.
-func writeResults(path string, sz size, seed uint64, results []result) error {
+func writeResults(path string, sz size, seed uint64, source string, results []result) error {
 	var b strings.Builder
 	var rows, turns, lost, dup, wrong, unexpected, failed int
 	for _, r := range results {
@@ -38,7 +38,7 @@ func writeResults(path string, sz size, seed uint64, results []result) error {
 	}
 	fmt.Fprintf(&b, "# Fault-injection results\n\n")
 	fmt.Fprintf(&b, "Written by `make faults` (internal/faults, %s size, seed %d) on %s, commit %s, %s/%s, %d CPUs.\n",
-		sz.name, seed, time.Now().UTC().Format("2006-01-02 15:04 MST"), commit(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+		sz.name, seed, time.Now().UTC().Format("2006-01-02 15:04 MST"), source, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintf(&b, "Each scenario runs the real `otelcol-copilotstudio` binary with `collector-config.yaml` against the\n")
 	fmt.Fprintf(&b, "Application Insights and Entra ID stand-ins and a kfake broker, on a fresh generated workload, and\n")
 	fmt.Fprintf(&b, "checks every record on the topic against the workload's ground truth.\n\n")

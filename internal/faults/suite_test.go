@@ -86,6 +86,7 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("%s=%q: %v", envSeed, s, err)
 		}
 	}
+	source := commit() // what the binary was built from, as `make faults` builds first
 	var results []result
 	for i, sc := range scenarios() {
 		if only := os.Getenv(envOnly); only != "" && !strings.Contains(sc.name, only) {
@@ -98,7 +99,7 @@ func TestFaults(t *testing.T) {
 		})
 	}
 	if path := os.Getenv(envResults); path != "" && len(results) > 0 {
-		if err := writeResults(path, sz, seed, results); err != nil {
+		if err := writeResults(path, sz, seed, source, results); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("results written to %s", path)
