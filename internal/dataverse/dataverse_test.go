@@ -34,6 +34,13 @@ var sampleBots = []fakedataverse.Bot{
 	{BotID: "b5", Name: "Draft", SchemaName: "cr44e_draft", AuthenticationMode: 0},
 }
 
+func newServer(token, environmentID string) *fakedataverse.Server {
+	return fakedataverse.New(fakedataverse.Options{
+		TokenValidator: func(t string) bool { return t == token },
+		EnvironmentID:  environmentID,
+	}, sampleBots...)
+}
+
 func newClient(t *testing.T, srv *fakedataverse.Server, token string) (*Client, *staticCredential, *[]time.Duration) {
 	t.Helper()
 	cred := &staticCredential{token: token}
@@ -48,7 +55,7 @@ func newClient(t *testing.T, srv *fakedataverse.Server, token string) (*Client, 
 }
 
 func TestAgentsFollowsPagingAndMapsColumns(t *testing.T) {
-	srv := fakedataverse.New("tok", "env-123", sampleBots...)
+	srv := newServer("tok", "env-123")
 	defer srv.Close()
 	c, cred, _ := newClient(t, srv, "tok")
 
@@ -86,7 +93,7 @@ func TestAgentsFollowsPagingAndMapsColumns(t *testing.T) {
 }
 
 func TestAgentsWaitsOutThrottling(t *testing.T) {
-	srv := fakedataverse.New("tok", "env", sampleBots...)
+	srv := newServer("tok", "env")
 	defer srv.Close()
 	c, _, waits := newClient(t, srv, "tok")
 	srv.Throttle(2, 7)
@@ -104,7 +111,7 @@ func TestAgentsWaitsOutThrottling(t *testing.T) {
 }
 
 func TestAgentsGivesUpOnEndlessThrottling(t *testing.T) {
-	srv := fakedataverse.New("tok", "env", sampleBots...)
+	srv := newServer("tok", "env")
 	defer srv.Close()
 	c, _, waits := newClient(t, srv, "tok")
 	srv.Throttle(100, 1)
@@ -120,7 +127,7 @@ func TestAgentsGivesUpOnEndlessThrottling(t *testing.T) {
 }
 
 func TestAgentsReportsAuthFailureClearly(t *testing.T) {
-	srv := fakedataverse.New("right-token", "env", sampleBots...)
+	srv := newServer("right-token", "env")
 	defer srv.Close()
 	c, _, _ := newClient(t, srv, "wrong-token")
 

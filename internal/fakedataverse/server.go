@@ -6,6 +6,7 @@
 package fakedataverse
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -26,12 +27,21 @@ type Bot struct {
 	StateCode          int    `json:"statecode"` // 0 active, 1 inactive
 }
 
+// Options configure a stand-in.
+type Options struct {
+	// TokenValidator accepts or rejects bearer tokens, e.g. a check that a
+	// fakeentra token was issued for this environment's scope.
+	TokenValidator func(token string) bool
+	EnvironmentID  string
+	// TLS is the server's TLS config (e.g. a localtls bundle's); nil uses
+	// httptest's own certificate, trusted by s.Client().
+	TLS *tls.Config
+}
+
 // Server answers like https://<org>.crm.dynamics.com over TLS.
 type Server struct {
 	*httptest.Server
-	// Token is the only bearer token accepted.
-	Token         string
-	EnvironmentID string
+	opts Options
 
 	mu         sync.Mutex
 	bots       []Bot
@@ -42,9 +52,11 @@ type Server struct {
 }
 
 // New starts a stand-in holding bots.
-func New(token, environmentID string, bots ...Bot) *Server {
-	s := &Server{Token: token, EnvironmentID: environmentID, bots: bots}
-	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+func New(opts Options, bots ...Bot) *Server {
+	s := &Server{opts: opts, bots: bots}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Server.TLS = opts.TLS
+	s.StartTLS()
 	return s
 }
 
@@ -90,7 +102,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	w.Header().Set("OData-Version", "4.0")
-	if r.Header.Get("Authorization") != "Bearer "+s.Token {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || s.opts.TokenValidator == nil || !s.opts.TokenValidator(token) {
 		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize`)
 		writeError(w, http.StatusUnauthorized, "0x80072560", "The user is not a member of the organization.")
 		return
@@ -110,7 +123,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			"@odata.context": s.URL + "/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.RetrieveCurrentOrganizationResponse",
 			"Detail": map[string]any{
 				"OrganizationId": "8f0b5cf1-0000-4000-8000-00000000beef",
-				"EnvironmentId":  s.EnvironmentID,
+				"EnvironmentId":  s.opts.EnvironmentID,
 				"FriendlyName":   "Contoso",
 				"UrlName":        "contoso",
 			},

@@ -67,8 +67,7 @@ func tokenScope(endpoint string) (string, error) {
 	return u.Scheme + "://" + u.Host + "/.default", nil
 }
 
-// newAuthorizer builds the configured credential. Token requests go through
-// httpClient, so its TLS settings (ca_file) and proxy apply to them too.
+// newAuthorizer builds the configured credential for the query API.
 // tokenRetry is azcore's retry policy for token requests; zero means its default.
 func newAuthorizer(cfg *Config, httpClient *http.Client, tokenRetry policy.RetryOptions) (authorizer, error) {
 	a := &cfg.Auth
@@ -79,6 +78,16 @@ func newAuthorizer(cfg *Config, httpClient *http.Client, tokenRetry policy.Retry
 	if err != nil {
 		return nil, err
 	}
+	cred, err := newCredential(a, httpClient, tokenRetry)
+	if err != nil {
+		return nil, err
+	}
+	return &tokenAuthorizer{cred: cred, scope: scope, auth: a}, nil
+}
+
+// newCredential builds an Entra ID credential. Token requests go through
+// httpClient, so its TLS settings (ca_file) and proxy apply to them too.
+func newCredential(a *AuthConfig, httpClient *http.Client, tokenRetry policy.RetryOptions) (azcore.TokenCredential, error) {
 	opts := azcore.ClientOptions{Transport: httpClient, Retry: tokenRetry}
 	disableDiscovery := false
 	if a.AuthorityHost != "" {
@@ -88,6 +97,7 @@ func newAuthorizer(cfg *Config, httpClient *http.Client, tokenRetry policy.Retry
 	}
 
 	var cred azcore.TokenCredential
+	var err error
 	switch a.Type {
 	case authClientSecret:
 		cred, err = azidentity.NewClientSecretCredential(a.TenantID, a.ClientID, string(a.ClientSecret),
@@ -125,7 +135,7 @@ func newAuthorizer(cfg *Config, httpClient *http.Client, tokenRetry policy.Retry
 	if err != nil {
 		return nil, fmt.Errorf("creating the %s credential: %s", a.Type, redact(err.Error(), a))
 	}
-	return &tokenAuthorizer{cred: cred, scope: scope, auth: a}, nil
+	return cred, nil
 }
 
 // describeCredential names the credential for messages: type, tenant and

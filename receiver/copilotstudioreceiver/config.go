@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configtls"
 )
 
@@ -71,6 +72,24 @@ type Config struct {
 	// cursor across restarts. Without it the cursor lives in memory.
 	StorageID *component.ID `mapstructure:"storage"`
 
+	// Dataverse, when set, names the agents' Dataverse environment so each
+	// agent's rows say which agent it is, how it authenticates its users and
+	// whether it is published.
+	Dataverse configoptional.Optional[DataverseConfig] `mapstructure:"dataverse"`
+
+	_ struct{}
+}
+
+// DataverseConfig is the optional Dataverse enrichment.
+type DataverseConfig struct {
+	// URL is the environment, e.g. https://contoso.crm.dynamics.com. The token
+	// scope is URL + /.default.
+	URL string `mapstructure:"url"`
+	// RefreshInterval is how often the list of agents is read again.
+	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+	// Auth is the credential for Dataverse; unset, the receiver's auth is used.
+	Auth *AuthConfig `mapstructure:"auth"`
+
 	_ struct{}
 }
 
@@ -112,6 +131,7 @@ func createDefaultConfig() component.Config {
 		IngestionDelay:  3 * time.Minute,
 		Overlap:         time.Minute,
 		MaxRowsPerQuery: 50000,
+		Dataverse:       configoptional.Default(DataverseConfig{RefreshInterval: time.Hour}),
 	}
 }
 
@@ -165,7 +185,38 @@ func (c *Config) Validate() error {
 	if err := c.Auth.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if dv := c.Dataverse.Get(); dv != nil {
+		errs = append(errs, dv.validate(&c.Auth))
+	}
 	return errors.Join(errs...)
+}
+
+func (d *DataverseConfig) validate(receiverAuth *AuthConfig) error {
+	var errs []error
+	if u, err := url.Parse(d.URL); d.URL == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("dataverse.url %q must be the environment's https URL, e.g. https://contoso.crm.dynamics.com (Power Platform admin center > Environments)", d.URL))
+	}
+	if d.RefreshInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("dataverse.refresh_interval %v is too short: use at least 1m (default 1h)", d.RefreshInterval))
+	}
+	auth := d.credentialConfig(receiverAuth)
+	if d.Auth != nil {
+		if err := d.Auth.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("dataverse.%w", err))
+		}
+	}
+	if auth.Type == authAPIKey {
+		errs = append(errs, errors.New("dataverse needs a Microsoft Entra ID credential, and auth.type is api_key: set dataverse.auth (for example type client_secret)"))
+	}
+	return errors.Join(errs...)
+}
+
+// credentialConfig is dataverse.auth, or the receiver's auth when unset.
+func (d *DataverseConfig) credentialConfig(receiverAuth *AuthConfig) *AuthConfig {
+	if d.Auth != nil {
+		return d.Auth
+	}
+	return receiverAuth
 }
 
 func (a *AuthConfig) validate() error {

@@ -58,6 +58,7 @@ type harness struct {
 	logs    *observer.ObservedLogs
 	tel     *componenttest.Telemetry
 	dataDir string
+	tls     *localtls.Bundle
 
 	mu     sync.Mutex
 	sleeps []time.Duration
@@ -101,7 +102,7 @@ func newHarness(t *testing.T) *harness {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, entra: entra, ai: ai, cfg: cfg, sink: &sink{}, dataDir: filepath.Join(dir, "storage")}
+	h := &harness{t: t, entra: entra, ai: ai, cfg: cfg, sink: &sink{}, dataDir: filepath.Join(dir, "storage"), tls: bundle}
 	h.host = h.newStorageHost()
 	return h
 }

@@ -62,6 +62,8 @@ type logsReceiver struct {
 	client  *queryClient
 	storage storage.Client
 	state   *checkpoint
+	// agents is the Dataverse enrichment; nil when dataverse is not configured.
+	agents *agentDirectory
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -109,6 +111,11 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	r.client = newQueryClient(r.cfg, httpClient, auth)
+	if dv := r.cfg.Dataverse.Get(); dv != nil {
+		if r.agents, err = newAgentDirectory(dv, &r.cfg.Auth, httpClient, r.tokenRetry, r.logger, r.telemetry); err != nil {
+			return fmt.Errorf("dataverse: %w", err)
+		}
+	}
 
 	if r.storage, err = r.storageClient(ctx, host); err != nil {
 		return err
@@ -118,6 +125,13 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	if !r.manualPolling {
+		if r.agents != nil {
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.agents.run(runCtx, r.sleep)
+			}()
+		}
 		r.wg.Add(1)
 		go r.run(runCtx)
 	}
@@ -308,6 +322,9 @@ func (r *logsReceiver) failed(ctx context.Context, w window, err error) string {
 // accepted them, moves the cursor to the window's end and stores it.
 func (r *logsReceiver) deliver(ctx context.Context, w window, b *batch) string {
 	if b.records > 0 {
+		if r.agents != nil {
+			r.agents.enrich(ctx, b.logs)
+		}
 		opCtx := r.obsrecv.StartLogsOp(ctx)
 		err := r.next.ConsumeLogs(opCtx, b.logs)
 		r.obsrecv.EndLogsOp(opCtx, metadata.Type.String(), b.records, err)

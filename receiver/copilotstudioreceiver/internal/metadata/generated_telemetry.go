@@ -23,15 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                     metric.Meter
-	mu                        sync.Mutex
-	registrations             []metric.Registration
-	CopilotstudioCursorLag    metric.Float64Gauge
-	CopilotstudioPollDuration metric.Float64Histogram
-	CopilotstudioPolls        metric.Int64Counter
-	CopilotstudioRowsDropped  metric.Int64Counter
-	CopilotstudioRowsReceived metric.Int64Counter
-	CopilotstudioStateResets  metric.Int64Counter
+	meter                           metric.Meter
+	mu                              sync.Mutex
+	registrations                   []metric.Registration
+	CopilotstudioCursorLag          metric.Float64Gauge
+	CopilotstudioDataverseRefreshes metric.Int64Counter
+	CopilotstudioPollDuration       metric.Float64Histogram
+	CopilotstudioPolls              metric.Int64Counter
+	CopilotstudioRowsDropped        metric.Int64Counter
+	CopilotstudioRowsReceived       metric.Int64Counter
+	CopilotstudioRowsUnenriched     metric.Int64Counter
+	CopilotstudioStateResets        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -69,6 +71,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("s"),
 	)
 	errs = errors.Join(errs, err)
+	builder.CopilotstudioDataverseRefreshes, err = builder.meter.Int64Counter(
+		"otelcol_copilotstudio_dataverse_refreshes",
+		metric.WithDescription("Reads of the agents list from Dataverse, by result. Failures leave the last list (or none) in use; rows keep flowing. [Alpha]"),
+		metric.WithUnit("{refresh}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.CopilotstudioPollDuration, err = builder.meter.Float64Histogram(
 		"otelcol_copilotstudio_poll_duration",
 		metric.WithDescription("Time one poll cycle took, all windows and retries included. [Alpha]"),
@@ -91,6 +99,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.CopilotstudioRowsReceived, err = builder.meter.Int64Counter(
 		"otelcol_copilotstudio_rows_received",
 		metric.WithDescription("Rows read from Application Insights, before de-duplication and validation. [Alpha]"),
+		metric.WithUnit("{row}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CopilotstudioRowsUnenriched, err = builder.meter.Int64Counter(
+		"otelcol_copilotstudio_rows_unenriched",
+		metric.WithDescription("Rows delivered without Dataverse facts about their agent (Dataverse not read yet, unreachable, or the agent unknown to it). Counted only when dataverse is configured. [Alpha]"),
 		metric.WithUnit("{row}"),
 	)
 	errs = errors.Join(errs, err)

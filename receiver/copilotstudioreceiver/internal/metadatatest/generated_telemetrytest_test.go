@@ -20,13 +20,18 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.CopilotstudioCursorLag.Record(context.Background(), 1)
+	tb.CopilotstudioDataverseRefreshes.Add(context.Background(), 1)
 	tb.CopilotstudioPollDuration.Record(context.Background(), 1)
 	tb.CopilotstudioPolls.Add(context.Background(), 1)
 	tb.CopilotstudioRowsDropped.Add(context.Background(), 1)
 	tb.CopilotstudioRowsReceived.Add(context.Background(), 1)
+	tb.CopilotstudioRowsUnenriched.Add(context.Background(), 1)
 	tb.CopilotstudioStateResets.Add(context.Background(), 1)
 	AssertEqualCopilotstudioCursorLag(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCopilotstudioDataverseRefreshes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCopilotstudioPollDuration(t, testTel,
 		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
@@ -38,6 +43,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCopilotstudioRowsReceived(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCopilotstudioRowsUnenriched(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCopilotstudioStateResets(t, testTel,
