@@ -150,12 +150,25 @@ func newEncoder(cfg *Config) encoder {
 }
 
 // putTurnKeys puts the attributes every turn record carries, in either format.
-func putTurnKeys(attrs pcommon.Map, t *turn) {
+func putTurnKeys(attrs pcommon.Map, t *turn, scratch *[]byte) {
 	attrs.PutStr(schema.TurnID, t.id)
+	// The ids as text, in one allocation the attribute values share.
+	text := (*scratch)[:0]
+	for i := range t.rows {
+		text = t.row(i).item.appendTo(text)
+	}
+	*scratch = text
+	all := string(text)
 	ids := attrs.PutEmptySlice(schema.TurnItemIDs)
 	ids.EnsureCapacity(len(t.rows))
+	start := 0
 	for i := range t.rows {
-		ids.AppendEmpty().SetStr(t.row(i).item.String())
+		n := len(t.row(i).item.text)
+		if n == 0 {
+			n = 36 // a GUID
+		}
+		ids.AppendEmpty().SetStr(all[start : start+n])
+		start += n
 	}
 }
 
@@ -169,7 +182,7 @@ type aktoEncoder struct {
 const aktoIPPlaceholder = "0.0.0.0"
 
 func (e *aktoEncoder) encode(rec plog.LogRecord, t *turn) {
-	putTurnKeys(rec.Attributes(), t)
+	putTurnKeys(rec.Attributes(), t, &e.buf)
 	b := e.record(e.buf[:0], t)
 	e.buf = b
 	rec.Body().SetEmptyBytes().FromRaw(b)
@@ -324,12 +337,12 @@ func (t *turn) topics(names []string) []string {
 }
 
 // otlpEncoder writes the turn as structured attributes.
-type otlpEncoder struct{}
+type otlpEncoder struct{ buf []byte }
 
-func (otlpEncoder) encode(rec plog.LogRecord, t *turn) {
+func (e *otlpEncoder) encode(rec plog.LogRecord, t *turn) {
 	attrs := rec.Attributes()
 	attrs.PutStr(schema.EventName, schema.TurnEventName)
-	putTurnKeys(attrs, t)
+	putTurnKeys(attrs, t, &e.buf)
 	attrs.PutInt(schema.TurnIndex, int64(t.index))
 	attrs.PutStr(schema.TurnOutcome, outcomeNames[t.outcome])
 	attrs.PutStr(schema.TurnTrigger, triggerNames[t.trigger])
