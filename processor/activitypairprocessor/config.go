@@ -40,6 +40,10 @@ type Config struct {
 	// active conversations are emitted early (trigger "evicted").
 	MaxOpenTurns int `mapstructure:"max_open_turns"`
 
+	// MaxBufferedBytes bounds memory by size as well (texts can be 1 MB):
+	// past it, whole least recently active conversations are emitted early.
+	MaxBufferedBytes int64 `mapstructure:"max_buffered_bytes"`
+
 	// EmittedIDsTTL is how long, in ingestion time, the item ids of emitted
 	// rows are remembered so that a row the receiver fetches again is
 	// dropped instead of emitted twice. It must cover the receiver's window:
@@ -60,13 +64,14 @@ type Config struct {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Format:        formatAkto,
-		ReplyTimeout:  15 * time.Minute,
-		ReorderWindow: 5 * time.Minute,
-		MaxOpenTurns:  200000,
-		EmittedIDsTTL: time.Hour,
-		AktoAccountID: "1000000",
-		AktoVxlanID:   "0",
+		Format:           formatAkto,
+		ReplyTimeout:     15 * time.Minute,
+		ReorderWindow:    5 * time.Minute,
+		MaxOpenTurns:     200000,
+		MaxBufferedBytes: 256 << 20,
+		EmittedIDsTTL:    time.Hour,
+		AktoAccountID:    "1000000",
+		AktoVxlanID:      "0",
 	}
 }
 
@@ -88,6 +93,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOpenTurns < 1 {
 		add("max_open_turns %d must be at least 1 (default 200000)", c.MaxOpenTurns)
+	}
+	if c.MaxBufferedBytes < 1<<20 {
+		add("max_buffered_bytes %d is too small: use at least 1048576 (1 MiB; default 268435456, 256 MiB)", c.MaxBufferedBytes)
 	}
 	if c.EmittedIDsTTL <= 0 {
 		add("emitted_ids_ttl %v must be positive: at least the receiver's poll_interval plus its overlap (default 1h)", c.EmittedIDsTTL)

@@ -21,6 +21,7 @@ type conversation struct {
 	lastArrival  int64 // wall clock, Unix nanoseconds, of its latest new row
 
 	deadline  int64 // ingestion time at which its first open turn is complete
+	bytes     int64 // rowBytes of its rows
 	openTurns int32
 	heapIndex int32 // position in state.deadlines, -1 when absent
 
@@ -32,6 +33,20 @@ type conversation struct {
 	journaled bool  // in state.journal.convs
 	take      int32 // turns selected for emission in the current call
 	due       int32 // of which complete on their own; the rest by the batch's trigger
+}
+
+// maxConversationRows bounds the rows one conversation holds: a
+// conversation that never pauses (an autonomous agent talking to itself)
+// has its turns emitted early past it.
+const maxConversationRows = 10000
+
+// rowOverhead is what a buffered row costs beyond its strings, for the
+// max_buffered_bytes budget.
+const rowOverhead = 128
+
+// rowBytes is the memory a buffered row holds.
+func rowBytes(r *row) int64 {
+	return rowOverhead + int64(len(r.item.text)+len(r.activity)+len(r.replyTo)+len(r.text)+len(r.detail))
 }
 
 // maxEmittedAsks bounds conversation.emittedAsks.

@@ -112,6 +112,7 @@ func FuzzRestore(f *testing.F) {
 		again := newState(testConfig())
 		require.NoError(t, decodeSegment(encodeSnapshot(s), again))
 		require.Equal(t, s.bufferedRows, again.bufferedRows)
+		require.Equal(t, s.bufferedBytes, again.bufferedBytes)
 		require.Equal(t, s.seen.emittedLen(), again.seen.emittedLen())
 	})
 }

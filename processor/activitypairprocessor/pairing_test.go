@@ -3,6 +3,7 @@ package activitypairprocessor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -367,4 +368,33 @@ func TestEventTimesAheadOfIngestionDoNotCompleteOtherTurns(t *testing.T) {
 	h.consume(msg("later", "l1", 7*time.Minute, "z", "tick").ingestedAt(7 * time.Minute))
 	assert.Equal(t, []summary{c1Turn1, {"fast", "from the future", []string{"hello"}, []string{"f1", "f2"}, false}},
 		byConversation(h.summaries()))
+}
+
+func TestMaxBufferedBytesEvictsWholeConversations(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxBufferedBytes = 1 << 20
+	h := newHarness(t, cfg, nil)
+	big := strings.Repeat("x", 600<<10)
+	h.consume(msg("a", "a1", 0, "a1", big), reply("a", "a2", s, "a1", "short"))
+	assert.Empty(t, h.turns())
+	h.consume(msg("b", "b1", 2*s, "b1", big))
+	// 1.2 MB buffered: a, the least recently active, goes out whole.
+	got := h.summaries()
+	require.Len(t, got, 1)
+	assert.Equal(t, []string{"a1", "a2"}, got[0].Items)
+	assertTurnsEmitted(t, h, map[[2]string]int64{{"paired", "evicted"}: 1})
+	assert.Equal(t, rowBytes(&row{item: itemID{text: "b1"}, activity: "b1", text: big, detail: "29:user"}), h.p.state.bufferedBytes)
+}
+
+func TestAConversationThatNeverPausesIsBounded(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	var rows []testRow
+	for i := range maxConversationRows + 1 {
+		rows = append(rows, topicStart("auto", fmt.Sprintf("t%d", i), time.Duration(i)*time.Millisecond, "cr44e_bot.topic.Loop"))
+	}
+	h.consume(rows...)
+	got := h.turns()
+	require.Len(t, got, 1, "emitted early, as one turn without a request")
+	assert.Len(t, got[0].Items, maxConversationRows+1)
+	assert.Equal(t, 0, h.p.state.bufferedRows)
 }

@@ -483,6 +483,8 @@ func decodeSegment(seg []byte, s *state) error {
 		}
 		if !s.seen.contains(r.item, r.observed()) && convs[ci].insert(r) {
 			s.bufferedRows++
+			convs[ci].bytes += rowBytes(&r)
+			s.bufferedBytes += rowBytes(&r)
 		}
 	}
 
@@ -498,6 +500,8 @@ func decodeSegment(seg []byte, s *state) error {
 			c := convs[ci-1]
 			for i := range c.rows {
 				if c.rows[i].item == item {
+					c.bytes -= rowBytes(&c.rows[i])
+					s.bufferedBytes -= rowBytes(&c.rows[i])
 					c.rows = removeIndices(c.rows, []int32{int32(i)})
 					s.bufferedRows--
 					break

@@ -40,6 +40,7 @@ type state struct {
 	reorder      int64
 	idsTTL       int64
 	maxOpenTurns int
+	maxBytes     int64
 
 	convs     map[string]*conversation
 	resources map[string]*resource
@@ -55,9 +56,11 @@ type state struct {
 	// watermark is the latest ingestion time of any row read: everything
 	// ingested before it has (nearly) all been read, since the receiver
 	// reads in ingestion-time order.
-	watermark    int64
-	openTurns    int
-	bufferedRows int
+	watermark     int64
+	openTurns     int
+	bufferedRows  int
+	bufferedBytes int64
+	oversized     []*conversation // past maxConversationRows, found by refresh
 
 	touched []*conversation
 	planner planner
@@ -78,6 +81,7 @@ func newState(cfg *Config) *state {
 		reorder:      int64(cfg.ReorderWindow),
 		idsTTL:       int64(cfg.EmittedIDsTTL),
 		maxOpenTurns: cfg.MaxOpenTurns,
+		maxBytes:     cfg.MaxBufferedBytes,
 		convs:        map[string]*conversation{},
 		resources:    map[string]*resource{},
 		interned:     map[string]string{},
@@ -145,6 +149,8 @@ func (s *state) addRow(r row, rc rowContext, res *resource, now int64) bool {
 		return false
 	}
 	s.bufferedRows++
+	c.bytes += rowBytes(&r)
+	s.bufferedBytes += rowBytes(&r)
 	c.lastObserved = max(c.lastObserved, r.observed())
 	c.lastArrival = now
 	s.watermark = max(s.watermark, r.observed())
@@ -198,6 +204,9 @@ func (s *state) refresh(c *conversation) {
 		}
 	}
 	s.openTurns += int(c.openTurns)
+	if len(c.rows) > maxConversationRows {
+		s.oversized = append(s.oversized, c)
+	}
 	_, d := s.completeTurns(c)
 	switch {
 	case c.heapIndex < 0:
@@ -324,25 +333,45 @@ func (s *state) selectComplete(b *batch) {
 }
 
 // selectEvictions adds the oldest turns of the least recently active
-// conversations until at most max_open_turns stay open.
+// conversations until at most max_open_turns stay open, then whole least
+// recently active conversations until max_buffered_bytes is met, and every
+// turn of a conversation holding more than maxConversationRows rows.
 func (s *state) selectEvictions(b *batch) {
-	excess := s.openTurns - s.maxOpenTurns
-	if excess <= 0 {
-		return
-	}
-	selected := 0
-	for _, c := range b.convs {
-		selected += int(min(c.take, c.openTurns))
-	}
-	excess -= selected
-	for c := s.idleHead; c != nil && excess > 0; c = c.idleNext {
-		room := int(c.openTurns - c.take)
-		if room <= 0 {
-			continue
+	for _, c := range s.oversized {
+		if len(c.rows) > maxConversationRows {
+			b.selectTurns(c, int(c.due), math.MaxInt32)
 		}
-		n := min(room, excess)
-		b.selectTurns(c, int(c.due), int(c.take)+n)
-		excess -= n
+	}
+	clear(s.oversized)
+	s.oversized = s.oversized[:0]
+
+	if excess := s.openTurns - s.maxOpenTurns; excess > 0 {
+		for _, c := range b.convs {
+			excess -= int(min(c.take, c.openTurns))
+		}
+		for c := s.idleHead; c != nil && excess > 0; c = c.idleNext {
+			room := int(c.openTurns - c.take)
+			if room <= 0 {
+				continue
+			}
+			n := min(room, excess)
+			b.selectTurns(c, int(c.due), int(c.take)+n)
+			excess -= n
+		}
+	}
+
+	if excess := s.bufferedBytes - s.maxBytes; excess > 0 {
+		for _, c := range b.convs {
+			if int(c.take) >= int(c.openTurns) {
+				excess -= c.bytes
+			}
+		}
+		for c := s.idleHead; c != nil && excess > 0; c = c.idleNext {
+			if int(c.take) < int(c.openTurns) {
+				b.selectTurns(c, int(c.due), math.MaxInt32)
+				excess -= c.bytes
+			}
+		}
 	}
 }
 
@@ -381,6 +410,11 @@ func (s *state) commit(b *batch) {
 			if s.journal != nil {
 				s.journal.emit(c, r.item, r.observed())
 			}
+		}
+		for _, i := range idx {
+			n := rowBytes(&c.rows[i])
+			c.bytes -= n
+			s.bufferedBytes -= n
 		}
 		c.rows = removeIndices(c.rows, idx)
 		s.bufferedRows -= len(idx)
