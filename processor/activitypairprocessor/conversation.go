@@ -107,6 +107,10 @@ func askHash(id string) uint64 {
 	return h
 }
 
+// askIndexMin is how many asks a conversation has before the planner looks
+// reply-to ids up in a map rather than scanning.
+const askIndexMin = 32
+
 // turnPlan is one turn the buffered rows of a conversation make.
 type turnPlan struct {
 	rows    []int32 // indices into conversation.rows, in order
@@ -133,6 +137,9 @@ type planner struct {
 	asks   []int32 // indices of request and event rows
 	flat   []int32
 	counts []int32
+	// askIndex maps activity ids to turns when a conversation has more than
+	// askIndexMin asks; built on first use in each plan.
+	askIndex map[string]int32
 	plans  []turnPlan
 	// chronological is how many plans are chronological; orphans follow.
 	chronological int
@@ -148,6 +155,7 @@ func (p *planner) plan(c *conversation) {
 	p.turnOf = p.turnOf[:0]
 	p.asks = p.asks[:0]
 	p.plans = p.plans[:0]
+	p.askIndex = nil
 	cur := int32(-1)
 	for i := range c.rows {
 		r := &c.rows[i]
@@ -206,6 +214,21 @@ func (p *planner) plan(c *conversation) {
 }
 
 func (p *planner) turnOfAsk(c *conversation, activity string) int32 {
+	if len(p.asks) > askIndexMin {
+		// A long conversation: look the id up instead of scanning.
+		if p.askIndex == nil {
+			p.askIndex = make(map[string]int32, len(p.asks))
+			for _, i := range p.asks {
+				if _, dup := p.askIndex[c.rows[i].activity]; !dup {
+					p.askIndex[c.rows[i].activity] = p.turnOf[i]
+				}
+			}
+		}
+		if t, ok := p.askIndex[activity]; ok {
+			return t
+		}
+		return -1
+	}
 	for _, i := range p.asks {
 		if c.rows[i].activity == activity {
 			return p.turnOf[i]

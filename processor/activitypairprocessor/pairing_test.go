@@ -398,3 +398,26 @@ func TestAConversationThatNeverPausesIsBounded(t *testing.T) {
 	assert.Len(t, got[0].Items, maxConversationRows+1)
 	assert.Equal(t, 0, h.p.state.bufferedRows)
 }
+
+// A long conversation (more asks than the planner scans) pairs by reply-to
+// ids the same way, whatever the order.
+func TestLongConversationPairsByReplyTo(t *testing.T) {
+	var rows []testRow
+	var want []summary
+	for i := range 2 * askIndexMin {
+		at := time.Duration(i) * 10 * s
+		m := msg("long", fmt.Sprintf("m%02d", i), at, fmt.Sprintf("a%02d", i), fmt.Sprintf("q%d", i))
+		// each reply is sent after the next message, so only its reply-to id places it
+		r := reply("long", fmt.Sprintf("r%02d", i), at+12*s, fmt.Sprintf("a%02d", i), fmt.Sprintf("answer %d", i))
+		rows = append(rows, m, r)
+		want = append(want, summary{"long", m.text, []string{r.text}, []string{m.item, r.item}, false})
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	cfg := testConfig()
+	cfg.ReorderWindow = 1000 * time.Hour
+	h := newHarness(t, cfg, nil)
+	h.consume(rows...)
+	h.shutdown()
+	assert.Equal(t, want, h.summaries())
+}
