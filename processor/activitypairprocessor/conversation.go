@@ -140,7 +140,7 @@ type planner struct {
 	// askIndex maps activity ids to turns when a conversation has more than
 	// askIndexMin asks; built on first use in each plan.
 	askIndex map[string]int32
-	plans  []turnPlan
+	plans    []turnPlan
 	// chronological is how many plans are chronological; orphans follow.
 	chronological int
 }
