@@ -56,7 +56,13 @@ type state struct {
 	// watermark is the latest ingestion time of any row read: everything
 	// ingested before it has (nearly) all been read, since the receiver
 	// reads in ingestion-time order.
-	watermark     int64
+	watermark int64
+	// keepFrom is the earliest ingestion time in the latest batch read (0
+	// until one is read after a start). The receiver stores its cursor only
+	// after ConsumeLogs returns, so after a crash it may read that whole
+	// batch again, and one batch can span more than idsTTL (a backlog):
+	// the ids of its rows are kept until a later batch has come.
+	keepFrom      int64
 	openTurns     int
 	bufferedRows  int
 	bufferedBytes int64
@@ -98,6 +104,12 @@ type addStats struct {
 // addLogs buffers every row of ld that is neither malformed nor a duplicate,
 // then re-plans the conversations it touched.
 func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
+	oldest := int64(math.MaxInt64)
+	defer func() {
+		if oldest != math.MaxInt64 {
+			s.keepFrom = oldest
+		}
+	}()
 	for _, rl := range ld.ResourceLogs().All() {
 		var res *resource
 		for _, sl := range rl.ScopeLogs().All() {
@@ -107,6 +119,7 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 					st.malformed = append(st.malformed, item)
 					continue
 				}
+				oldest = min(oldest, r.observed())
 				if s.seen.contains(r.item, r.observed()) {
 					st.duplicates++
 					continue
@@ -452,7 +465,10 @@ func removeIndices(rows []row, idx []int32) []row {
 // prune forgets emitted ids and empty conversations older than idsTTL in
 // ingestion time.
 func (s *state) prune() {
-	horizon := s.watermark - s.idsTTL
+	if s.keepFrom == 0 {
+		return // nothing read since the start: the last batch may come again
+	}
+	horizon := min(s.watermark, s.keepFrom) - s.idsTTL
 	s.seen.prune(horizon)
 	for e, ok := s.emptied.peek(); ok && e.observed < horizon; e, ok = s.emptied.peek() {
 		s.emptied.pop()
