@@ -267,6 +267,7 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 	if err := rep.Err(sc.crash); err != nil {
 		t.Errorf("%s: %v", sc.name, err)
 		t.Logf("collector output (tail):\n%s", tail(r.col.Output(), 60))
+		t.Logf("queries the stand-in answered:\n%s", r.queryLog())
 	}
 	t.Logf("%s: %s", sc.name, rep.String())
 }
@@ -321,7 +322,27 @@ func (r *run) metric(name string) float64 {
 	return v
 }
 
-var upperRE = regexp.MustCompile(`ingest < datetime\(([^)]+)\)`)
+var (
+	upperRE = regexp.MustCompile(`ingest < datetime\(([^)]+)\)`)
+	lowerRE = regexp.MustCompile(`ingest >= datetime\(([^)]+)\)`)
+)
+
+// queryLog lists the stand-in's answers, for a failure message: status,
+// fault, rows, and the ingestion window asked for.
+func (r *run) queryLog() string {
+	var b strings.Builder
+	for _, q := range r.azure.AppInsights.Requests() {
+		lower, upper := "?", "?"
+		if m := lowerRE.FindStringSubmatch(q.Query); m != nil {
+			lower = m[1]
+		}
+		if m := upperRE.FindStringSubmatch(q.Query); m != nil {
+			upper = m[1]
+		}
+		fmt.Fprintf(&b, "  %d fault=%d rows=%d [%s, %s)\n", q.Status, q.Fault, q.Rows, lower, upper)
+	}
+	return b.String()
+}
 
 func upperBound(query string) (time.Time, bool) {
 	m := upperRE.FindStringSubmatch(query)
