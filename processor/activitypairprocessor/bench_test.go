@@ -178,6 +178,7 @@ func BenchmarkPairing(b *testing.B) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.ReorderWindow = 0
 			cfg.MaxOpenTurns = 2 * open
+			cfg.MaxBufferedBytes = 1 << 40 // measure pairing, not eviction
 			p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), systemClock{})
 			if err != nil {
 				b.Fatal(err)
