@@ -77,13 +77,15 @@ func TestAktoTagCarriesTheAgentFromDataverse(t *testing.T) {
 	attrs := pcommon.NewMap()
 	attrs.PutStr(schema.AgentName, "  Contoso__IT  Help!! ")
 	attrs.PutStr(schema.AgentID, "bot-1")
+	attrs.PutStr(schema.AgentSchemaName, "cr44e_ContosoIT")
 	attrs.PutStr(schema.AgentEnvironmentID, "env-1")
+	attrs.PutStr(schema.AgentPublishedState, schema.PublishedStatePublished)
 	attrs.PutStr(schema.AgentAuthenticationMode, schema.AuthNone)
 	attrs.PutBool(schema.AgentUnauthenticated, true)
 	res := newResource(attrs)
 	assert.Equal(t, "contoso-it-help", res.botName)
 	assert.Equal(t, `"{\"host\":\"contoso-it-help.copilot-studio\",\"content-type\":\"application/json\"}"`, res.aktoHeaders)
-	assert.Equal(t, `,\"agent-id\":\"bot-1\",\"environment\":\"env-1\",\"authentication-mode\":\"none\",\"unauthenticated\":\"true\"`, res.aktoTagTail)
+	assert.Equal(t, `,\"bot-id\":\"bot-1\",\"bot-schemaname\":\"cr44e-contosoit\",\"bot-environment-id\":\"env-1\",\"bot-published-state\":\"published\",\"bot-authentication-mode\":\"none\",\"unauthenticated\":\"true\"`, res.aktoTagTail)
 }
 
 func TestSanitizeAgentName(t *testing.T) {

@@ -24,13 +24,19 @@ type resource struct {
 }
 
 // aktoTagKeys are the agent attributes (from Dataverse, when the receiver
-// has them) repeated in the Akto tag, under the tag's own key names.
-var aktoTagKeys = []struct{ attr, tag string }{
-	{schema.AppInsightsAppID, "app-id"},
-	{schema.AgentID, "agent-id"},
-	{schema.AgentEnvironmentID, "environment"},
-	{schema.AgentAuthenticationMode, "authentication-mode"},
-	{schema.AgentUnauthenticated, "unauthenticated"},
+// has them) repeated in the Akto tag, under the tag's own key names. Names
+// are sanitised as Akto spells bot-name.
+var aktoTagKeys = []struct {
+	attr, tag string
+	sanitise  bool
+}{
+	{schema.AppInsightsAppID, "app-id", false},
+	{schema.AgentID, "bot-id", false},
+	{schema.AgentSchemaName, "bot-schemaname", true},
+	{schema.AgentEnvironmentID, "bot-environment-id", false},
+	{schema.AgentPublishedState, "bot-published-state", false},
+	{schema.AgentAuthenticationMode, "bot-authentication-mode", false},
+	{schema.AgentUnauthenticated, "unauthenticated", false},
 }
 
 // resourceOf interns the resource of a ResourceLogs.
@@ -66,10 +72,14 @@ func newResource(attrs pcommon.Map) *resource {
 	b = b[:0]
 	for _, k := range aktoTagKeys {
 		if v, ok := attrs.Get(k.attr); ok && v.AsString() != "" {
+			value := v.AsString()
+			if k.sanitise {
+				value = sanitizeAgentName(value)
+			}
 			b = append(b, ',')
 			b = appendJSONString(b, k.tag)
 			b = append(b, ':')
-			b = appendJSONString(b, v.AsString())
+			b = appendJSONString(b, value)
 		}
 	}
 	res.aktoTagTail = string(appendJSONContent(nil, string(b)))
