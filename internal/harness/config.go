@@ -56,10 +56,15 @@ func CollectorConfigPath() string {
 
 // LoadCollectorConfig reads a collector config the way the collector does:
 // file and env providers, ${env:NAME:-default} expanded from this process's
-// environment, $$ unescaped.
-func LoadCollectorConfig(path string) (*confmap.Conf, error) {
+// environment, $$ unescaped; later files merged over earlier ones, as with
+// repeated --config flags.
+func LoadCollectorConfig(paths ...string) (*confmap.Conf, error) {
+	uris := make([]string, len(paths))
+	for i, p := range paths {
+		uris[i] = "file:" + p
+	}
 	resolver, err := confmap.NewResolver(confmap.ResolverSettings{
-		URIs:              []string{"file:" + path},
+		URIs:              uris,
 		ProviderFactories: []confmap.ProviderFactory{fileprovider.NewFactory(), envprovider.NewFactory()},
 		DefaultScheme:     "env",
 		ProviderSettings:  confmap.ProviderSettings{Logger: zap.NewNop()},
