@@ -15,7 +15,7 @@ COMPONENT_DIRS := $(shell $(GO) list -e -deps -f '{{if .Module}}{{if .Module.Mai
 	./receiver/copilotstudioreceiver ./processor/activitypairprocessor 2>/dev/null)
 COMPONENT_SRCS := $(foreach d,$(COMPONENT_DIRS),$(filter-out %_test.go,$(wildcard $(d)/*.go)))
 
-.PHONY: all build run test bench faults lint generate clean tools
+.PHONY: all build run test bench faults fuzz lint generate clean tools
 
 all: lint test
 
@@ -52,6 +52,18 @@ bench:
 faults: build
 	OTELCOL_BINARY=$(BINARY) FAULTS_FULL=1 FAULTS_RESULTS=$(CURDIR)/internal/faults/RESULTS.md \
 		$(GO) test -count=1 -timeout 90m -run '^TestFaults$$' -v ./internal/faults
+
+# Each fuzz target briefly beyond its checked-in seed corpus (testdata/fuzz),
+# which go test already replays on every run. FUZZTIME=5m for a longer hunt.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := receiver/copilotstudioreceiver:FuzzDecodeResponse receiver/copilotstudioreceiver:FuzzScannerString \
+	processor/activitypairprocessor:FuzzPairing processor/activitypairprocessor:FuzzRestore
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$$pkg; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
