@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
@@ -74,7 +75,7 @@ func NewClient(environmentURL string, cred azcore.TokenCredential, httpClient *h
 		cred:     cred,
 		http:     httpClient,
 		pageSize: defaultPageSize,
-		wait:     sleepContext,
+		wait:     clock.Sleep,
 	}, nil
 }
 
@@ -251,15 +252,4 @@ func retryAfter(v string) time.Duration {
 		}
 	}
 	return time.Second
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

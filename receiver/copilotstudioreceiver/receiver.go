@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadata"
 )
 
@@ -82,19 +83,8 @@ func newLogsReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*l
 	}
 	return &logsReceiver{
 		cfg: cfg, set: set, next: next, logger: set.Logger, telemetry: tb, obsrecv: obsrecv,
-		now: time.Now, sleep: sleepContext, wantedEvents: toSet(cfg.EventNames),
+		now: time.Now, sleep: clock.Sleep, wantedEvents: toSet(cfg.EventNames),
 	}, nil
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
