@@ -210,6 +210,35 @@ func (c *Collector) Running() bool {
 	return c.cmd != nil && !c.exitedLocked()
 }
 
+// Memory reads the running process's memory figures from /proc/<pid>/status
+// (Linux only), in bytes, keyed by their names there: VmHWM (peak resident),
+// VmRSS, RssAnon (heap and stacks), RssFile (mapped files, e.g. file_storage's
+// bbolt databases).
+func (c *Collector) Memory() (map[string]int64, error) {
+	c.mu.Lock()
+	if c.cmd == nil || c.exitedLocked() {
+		c.mu.Unlock()
+		return nil, errors.New("harness: collector is not running")
+	}
+	pid := c.cmd.Process.Pid
+	c.mu.Unlock()
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return nil, err
+	}
+	mem := map[string]int64{}
+	for _, line := range strings.Split(string(status), "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasSuffix(value, " kB") {
+			continue
+		}
+		if kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(value, " kB")), 10, 64); err == nil {
+			mem[name] = kb * 1024
+		}
+	}
+	return mem, nil
+}
+
 // ExitErr is how the last process ended (nil while running or on exit 0).
 func (c *Collector) ExitErr() error {
 	c.mu.Lock()
