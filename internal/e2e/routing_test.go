@@ -8,15 +8,11 @@ import (
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/kafkaexporter"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
@@ -128,20 +124,7 @@ func unmarshalSection(t *testing.T, conf *confmap.Conf, key string, cfg any) {
 // persistent queue on a real file_storage extension.
 func startKafkaExporter(t *testing.T, conf *confmap.Conf) exporter.Logs {
 	t.Helper()
-	storageID := component.MustNewID("file_storage")
-	sf := filestorage.NewFactory()
-	scfg := sf.CreateDefaultConfig().(*filestorage.Config)
-	dir := t.TempDir()
-	scfg.Directory, scfg.Compaction.Directory = dir, dir
-	ext, err := sf.Create(context.Background(), extension.Settings{ID: storageID, TelemetrySettings: componenttest.NewNopTelemetrySettings()}, scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := &extensionHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{storageID: ext}}
-	if err := ext.Start(context.Background(), host); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
+	host := harness.StartFileStorage(t, t.TempDir())
 
 	f := kafkaexporter.NewFactory()
 	cfg := f.CreateDefaultConfig()
@@ -156,10 +139,3 @@ func startKafkaExporter(t *testing.T, conf *confmap.Conf) exporter.Logs {
 	t.Cleanup(func() { _ = exp.Shutdown(context.Background()) })
 	return exp
 }
-
-type extensionHost struct {
-	component.Host
-	exts map[component.ID]component.Component
-}
-
-func (h *extensionHost) GetExtensions() map[component.ID]component.Component { return h.exts }

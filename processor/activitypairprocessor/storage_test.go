@@ -8,46 +8,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadata"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
 )
 
-var storageID = component.MustNewID("file_storage")
-
-// storageHost offers a real file_storage extension to the processor.
-type storageHost struct {
-	component.Host
-	ext extension.Extension
-}
-
-func (h storageHost) GetExtensions() map[component.ID]component.Component {
-	return map[component.ID]component.Component{storageID: h.ext}
-}
+var storageID = testenv.StorageID
 
 // newFileStorage starts a file_storage extension on a fresh directory.
-func newFileStorage(t *testing.T) storageHost {
+func newFileStorage(t *testing.T) *testenv.StorageHost {
 	t.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = t.TempDir()
-	cfg.Compaction.Directory = cfg.Directory
-	set := extension.Settings{ID: storageID, TelemetrySettings: componenttest.NewNopTelemetrySettings(), BuildInfo: component.NewDefaultBuildInfo()}
-	ext, err := f.Create(context.Background(), set, cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
-	return storageHost{Host: componenttest.NewNopHost(), ext: ext}
+	return testenv.StartFileStorage(t, t.TempDir())
 }
 
 func storageConfig() *Config {
@@ -160,7 +139,7 @@ func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			host := newFileStorage(t)
-			ext := host.ext.(storage.Extension)
+			ext := host.Extension.(storage.Extension)
 			client, err := ext.GetClient(context.Background(), component.KindProcessor, component.NewID(metadata.Type), "")
 			require.NoError(t, err)
 			corrupt(t, client)
@@ -216,7 +195,7 @@ func TestPropertyCrashesLoseNothing(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 5))
 			fail := false
 			files := newFileStorage(t)
-			host := storageHost{Host: files.Host, ext: flakyStorage{Extension: files.ext.(storage.Extension), failNext: &fail}}
+			host := &testenv.StorageHost{Host: files.Host, Extension: flakyStorage{Extension: files.Extension.(storage.Extension), failNext: &fail}}
 			cfg := createDefaultConfig().(*Config)
 			cfg.StorageID = &storageID
 			h := newHarness(t, cfg, host)

@@ -10,13 +10,10 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
@@ -28,6 +25,7 @@ import (
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeentra"
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/localtls"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadatatest"
@@ -54,7 +52,7 @@ type harness struct {
 	ai      *fakeappinsights.Server
 	cfg     *Config
 	sink    *sink
-	host    *storageHost
+	host    *testenv.StorageHost
 	logs    *observer.ObservedLogs
 	tel     *componenttest.Telemetry
 	dataDir string
@@ -97,7 +95,7 @@ func newHarness(t *testing.T) *harness {
 		Type: authClientSecret, TenantID: testTenant, ClientID: testClientID,
 		ClientSecret: configopaque.String(testSecret), AuthorityHost: entra.URL(),
 	}
-	storageID := component.MustNewID("file_storage")
+	storageID := testenv.StorageID
 	cfg.StorageID = &storageID
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -107,34 +105,12 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-// storageHost is a host holding one real file_storage extension.
-type storageHost struct {
-	component.Host
-	exts map[component.ID]component.Component
-}
-
-func (h *storageHost) GetExtensions() map[component.ID]component.Component { return h.exts }
-
-func (h *harness) newStorageHost() *storageHost {
+func (h *harness) newStorageHost() *testenv.StorageHost {
 	h.t.Helper()
 	if err := os.MkdirAll(h.dataDir, 0o700); err != nil {
 		h.t.Fatal(err)
 	}
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = h.dataDir
-	cfg.Compaction.Directory = h.dataDir
-	set := extension.Settings{ID: *h.cfg.StorageID, TelemetrySettings: componenttest.NewNopTelemetrySettings()}
-	ext, err := f.Create(context.Background(), set, cfg)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	host := &storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{*h.cfg.StorageID: ext}}
-	if err := ext.Start(context.Background(), host); err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
-	return host
+	return testenv.StartFileStorage(h.t, h.dataDir)
 }
 
 // start creates and starts a receiver with manual polling and the

@@ -446,7 +446,7 @@ func TestAgentFilterWithQuotedName(t *testing.T) {
 // storageClient opens the client the receiver uses, on the same extension.
 func (h *harness) storageClient() storage.Client {
 	h.t.Helper()
-	ext := h.host.exts[*h.cfg.StorageID].(storage.Extension)
+	ext := h.host.Extension.(storage.Extension)
 	c, err := ext.GetClient(ctx, component.KindReceiver, component.MustNewID("copilotstudio"), "")
 	if err != nil {
 		h.t.Fatal(err)
