@@ -23,6 +23,10 @@ type CollectorOptions struct {
 	Binary string
 	// Config is the config file, normally CollectorConfigPath().
 	Config string
+	// Overlays are more config files, given after Config as further
+	// --config flags: the collector merges them over it in order (maps are
+	// merged, lists replaced).
+	Overlays []string
 	// Env is added to this process's environment; it wins over it.
 	Env map[string]string
 	// StorageDir is file_storage's directory (STORAGE_DIR): the cursor,
@@ -75,7 +79,11 @@ func (c *Collector) Start(ctx context.Context) error {
 		c.mu.Unlock()
 		return errors.New("harness: collector is already running")
 	}
-	cmd := exec.Command(c.opts.Binary, "--config", c.opts.Config)
+	args := []string{"--config", c.opts.Config}
+	for _, overlay := range c.opts.Overlays {
+		args = append(args, "--config", overlay)
+	}
+	cmd := exec.Command(c.opts.Binary, args...)
 	cmd.Env = os.Environ()
 	for k, v := range c.Env() {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -215,13 +223,10 @@ func (c *Collector) Running() bool {
 // VmRSS, RssAnon (heap and stacks), RssFile (mapped files, e.g. file_storage's
 // bbolt databases).
 func (c *Collector) Memory() (map[string]int64, error) {
-	c.mu.Lock()
-	if c.cmd == nil || c.exitedLocked() {
-		c.mu.Unlock()
-		return nil, errors.New("harness: collector is not running")
+	pid, err := c.PID()
+	if err != nil {
+		return nil, err
 	}
-	pid := c.cmd.Process.Pid
-	c.mu.Unlock()
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return nil, err
@@ -237,6 +242,58 @@ func (c *Collector) Memory() (map[string]int64, error) {
 		}
 	}
 	return mem, nil
+}
+
+// PID is the running process's id.
+func (c *Collector) PID() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil || c.exitedLocked() {
+		return 0, errors.New("harness: collector is not running")
+	}
+	return c.cmd.Process.Pid, nil
+}
+
+// CPUTime is the CPU time the running process has used so far, user plus
+// system, all threads (Linux only: utime and stime of /proc/<pid>/stat).
+// Unlike wall time it hardly depends on what else the machine is doing.
+func (c *Collector) CPUTime() (time.Duration, error) {
+	pid, err := c.PID()
+	if err != nil {
+		return 0, err
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(string(stat))
+}
+
+// clockTicksPerSecond is USER_HZ, the unit of /proc/<pid>/stat's times:
+// 100 on every Linux architecture Go supports (sysconf(_SC_CLK_TCK)).
+const clockTicksPerSecond = 100
+
+// parseStatCPU reads utime + stime (fields 14 and 15) of a /proc/<pid>/stat
+// line. The command name (field 2) is in parentheses and may hold spaces,
+// so fields are counted from the last ')'.
+func parseStatCPU(stat string) (time.Duration, error) {
+	end := strings.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("harness: /proc stat line %.80q: no command name", stat)
+	}
+	fields := strings.Fields(stat[end+1:]) // fields[0] is field 3, the state
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("harness: /proc stat line %.80q: too few fields", stat)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("harness: /proc stat field %q: %w", f, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
 }
 
 // ExitErr is how the last process ended (nil while running or on exit 0).

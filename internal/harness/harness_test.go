@@ -75,3 +75,18 @@ func TestCursorPassed(t *testing.T) {
 		t.Fatal("not passed after the next query started")
 	}
 }
+
+func TestParseStatCPU(t *testing.T) {
+	// A real line's shape; the command name holds a space and a ')'.
+	stat := "4242 (otelcol (x) y) S 1 4242 4242 0 -1 4194560 51234 0 12 0 1234 567 0 0 20 0 12 0 99 123456 789 18446744073709551615"
+	got, err := parseStatCPU(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (1234 + 567) * 10 * time.Millisecond; got != want {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if _, err := parseStatCPU("4242 (x) S 1 2"); err == nil {
+		t.Fatal("no error for a short line")
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -51,10 +53,11 @@ type Consumer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	values  [][]byte
-	err     error
-	changed chan struct{} // closed and replaced on every change
+	mu       sync.Mutex
+	values   [][]byte
+	arrivals []arrival // one per fetch that brought values
+	err      error
+	changed  chan struct{} // closed and replaced on every change
 }
 
 // NewConsumer reads topic from brokers, from the start or only what arrives
@@ -93,7 +96,11 @@ func (c *Consumer) run(ctx context.Context, onRecord func(*kgo.Record)) {
 			c.values = append(c.values, r.Value)
 			c.mu.Unlock()
 		})
+		now := time.Now()
 		c.mu.Lock()
+		if n := len(c.values); len(c.arrivals) == 0 || c.arrivals[len(c.arrivals)-1].end < n {
+			c.arrivals = append(c.arrivals, arrival{end: n, at: now})
+		}
 		if len(errs) > 0 {
 			c.err = errors.Join(errs...)
 		}
@@ -108,6 +115,31 @@ func (c *Consumer) Values() [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([][]byte(nil), c.values...)
+}
+
+// arrival says that values[:end] had been read at time at.
+type arrival struct {
+	end int
+	at  time.Time
+}
+
+// Len is len(Values()) without the copy.
+func (c *Consumer) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.values)
+}
+
+// ArrivedAt is when the i-th value (0-based, in arrival order) was read: the
+// end of the fetch that brought it. Zero if it has not arrived.
+func (c *Consumer) ArrivedAt(i int) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j := sort.Search(len(c.arrivals), func(j int) bool { return c.arrivals[j].end > i })
+	if j == len(c.arrivals) {
+		return time.Time{}
+	}
+	return c.arrivals[j].at
 }
 
 // WaitUntil blocks until cond holds for the values read so far, or ctx ends.
