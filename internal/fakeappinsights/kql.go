@@ -17,7 +17,11 @@ const (
 	colIngest       = "ingest"
 )
 
-var allColumns = []string{colTimestamp, colName, colItemID, colDimensions, colRoleInstance, colIngest}
+// cellColumns is every column, in the order rows are rendered (storedRow) and
+// answered when a query projects nothing else.
+var cellColumns = [...]string{colTimestamp, colName, colItemID, colDimensions, colRoleInstance, colIngest}
+
+var allColumns = cellColumns[:]
 
 var columnTypes = map[string]string{
 	colTimestamp: "datetime", colName: "string", colItemID: "string",

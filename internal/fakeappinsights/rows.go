@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -119,4 +120,68 @@ func Rebase(rows []Row, latest time.Time) []Row {
 func Dimensions(m map[string]string) string {
 	b, _ := json.Marshal(m)
 	return string(b)
+}
+
+// storedRow is a Row with its cells rendered as JSON once, in allColumns
+// order and comma-separated: the inside of the row's array in an answer.
+type storedRow struct {
+	Row
+	cells []byte
+	ends  [len(cellColumns)]int // cells[ends[i-1]+1:ends[i]] is column i
+}
+
+// renderRows renders rows, packed into shared chunks of memory: few
+// allocations, and nothing for the garbage collector to scan.
+func renderRows(rows []Row) []storedRow {
+	const chunkSize = 1 << 20
+	stored := make([]storedRow, len(rows))
+	var chunk, scratch []byte
+	for i, r := range rows {
+		scratch = scratch[:0]
+		for j, c := range cellColumns {
+			if j > 0 {
+				scratch = append(scratch, ',')
+			}
+			scratch = appendCell(scratch, r, c)
+			stored[i].ends[j] = len(scratch)
+		}
+		if len(scratch) > cap(chunk)-len(chunk) {
+			chunk = make([]byte, 0, max(chunkSize, len(scratch)))
+		}
+		start := len(chunk)
+		chunk = append(chunk, scratch...)
+		stored[i].Row, stored[i].cells = r, chunk[start:len(chunk):len(chunk)]
+	}
+	return stored
+}
+
+// cell is one column's rendered value.
+func (r *storedRow) cell(column string) []byte {
+	j := slices.Index(cellColumns[:], column)
+	start := 0
+	if j > 0 {
+		start = r.ends[j-1] + 1 // past the comma
+	}
+	return r.cells[start:r.ends[j]]
+}
+
+// appendCell appends the JSON of one column of r, as the API writes it.
+func appendCell(buf []byte, r Row, column string) []byte {
+	var v any
+	switch column {
+	case colTimestamp:
+		v = formatTime(r.Timestamp)
+	case colIngest:
+		v = formatTime(r.IngestionTime)
+	case colName:
+		v = r.Name
+	case colItemID:
+		v = r.ItemID
+	case colDimensions:
+		v = r.CustomDimensions
+	case colRoleInstance:
+		v = r.RoleInstance
+	}
+	b, _ := json.Marshal(v)
+	return append(buf, b...)
 }

@@ -309,3 +309,34 @@ func TestLoadRowsAndRebase(t *testing.T) {
 		t.Fatalf("round trip: %v %+v", err, again)
 	}
 }
+
+// TestProjectionCells: rows are rendered once when added; a projection of
+// other columns or in another order still gets each cell right, and the full
+// projection gets every column of the row.
+func TestProjectionCells(t *testing.T) {
+	s := start(t, Options{})
+	row := msg("x", now.Add(-30*time.Minute), "BotMessageReceived")
+	row.RoleInstance = `Ops "Night" <Agent>`
+	s.AddRows(row)
+	want := map[string]any{
+		"timestamp": formatTime(row.Timestamp), "name": row.Name, "itemId": "x",
+		"customDimensions": row.CustomDimensions, "cloud_RoleInstance": row.RoleInstance, "ingest": formatTime(row.IngestionTime),
+	}
+	for _, cols := range []string{
+		"timestamp, name, itemId, customDimensions, cloud_RoleInstance, ingest",
+		"ingest, cloud_RoleInstance, itemId",
+		"customDimensions",
+	} {
+		q := strings.Replace(kqlText, "timestamp, name, itemId, customDimensions, cloud_RoleInstance, ingest", cols, 1)
+		r := decode(t, post(t, s, "/v1/apps/"+appID+"/query", q, "", nil))
+		names := strings.Split(cols, ", ")
+		if len(r.Tables) != 1 || len(r.Tables[0].Rows) != 1 || len(r.Tables[0].Rows[0]) != len(names) {
+			t.Fatalf("project %s: %+v", cols, r)
+		}
+		for i, name := range names {
+			if got := r.Tables[0].Rows[0][i]; got != want[name] {
+				t.Errorf("project %s: column %s = %v, want %v", cols, name, got, want[name])
+			}
+		}
+	}
+}

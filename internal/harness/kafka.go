@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -41,6 +39,16 @@ func (k *Kafka) Env(topic string) map[string]string {
 	return map[string]string{"KAFKA_BROKERS": strings.Join(k.Brokers, ","), "KAFKA_TOPIC": topic}
 }
 
+// HighWatermarks is the next offset of each partition of topic: what a
+// benchmark polls to see records arrive without spending CPU consuming them.
+func (k *Kafka) HighWatermarks(topic string) map[int32]int64 {
+	marks := map[int32]int64{}
+	for _, p := range k.cluster.PartitionInfos(topic) {
+		marks[p.Partition] = p.HighWatermark
+	}
+	return marks
+}
+
 // Consume reads topic from its first record; see Consumer.
 func (k *Kafka) Consume(topic string, onRecord func(*kgo.Record)) (*Consumer, error) {
 	return NewConsumer(k.Brokers, topic, true, onRecord)
@@ -53,11 +61,10 @@ type Consumer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu       sync.Mutex
-	values   [][]byte
-	arrivals []arrival // one per fetch that brought values
-	err      error
-	changed  chan struct{} // closed and replaced on every change
+	mu      sync.Mutex
+	values  [][]byte
+	err     error
+	changed chan struct{} // closed and replaced on every change
 }
 
 // NewConsumer reads topic from brokers, from the start or only what arrives
@@ -96,11 +103,7 @@ func (c *Consumer) run(ctx context.Context, onRecord func(*kgo.Record)) {
 			c.values = append(c.values, r.Value)
 			c.mu.Unlock()
 		})
-		now := time.Now()
 		c.mu.Lock()
-		if n := len(c.values); len(c.arrivals) == 0 || c.arrivals[len(c.arrivals)-1].end < n {
-			c.arrivals = append(c.arrivals, arrival{end: n, at: now})
-		}
 		if len(errs) > 0 {
 			c.err = errors.Join(errs...)
 		}
@@ -115,31 +118,6 @@ func (c *Consumer) Values() [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([][]byte(nil), c.values...)
-}
-
-// arrival says that values[:end] had been read at time at.
-type arrival struct {
-	end int
-	at  time.Time
-}
-
-// Len is len(Values()) without the copy.
-func (c *Consumer) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.values)
-}
-
-// ArrivedAt is when the i-th value (0-based, in arrival order) was read: the
-// end of the fetch that brought it. Zero if it has not arrived.
-func (c *Consumer) ArrivedAt(i int) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	j := sort.Search(len(c.arrivals), func(j int) bool { return c.arrivals[j].end > i })
-	if j == len(c.arrivals) {
-		return time.Time{}
-	}
-	return c.arrivals[j].at
 }
 
 // WaitUntil blocks until cond holds for the values read so far, or ctx ends.
