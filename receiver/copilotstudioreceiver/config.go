@@ -30,6 +30,11 @@ const (
 	defaultEndpoint = "https://api.applicationinsights.io"
 	// apiMaxRows is the query API's own limit on rows per result.
 	apiMaxRows = 500000
+	// defaultMaxBatchSize: records of a few thousand rows (about 1 KB each)
+	// are a few MB, small enough to die young, large enough that the fixed
+	// cost of each ConsumeLogs (a storage commit in stateful processors)
+	// stays small per row.
+	defaultMaxBatchSize = 5000
 )
 
 // Config is the copilotstudio receiver's configuration.
@@ -67,6 +72,10 @@ type Config struct {
 	Overlap time.Duration `mapstructure:"overlap"`
 	// MaxRowsPerQuery bounds one query's result; a larger window is split in time.
 	MaxRowsPerQuery int `mapstructure:"max_rows_per_query"`
+	// MaxBatchSize bounds the log records of one ConsumeLogs call: a window
+	// is passed on in batches of this many records, so the next consumer
+	// works on a few MB at a time while the receiver builds the next batch.
+	MaxBatchSize int `mapstructure:"max_batch_size"`
 
 	// StorageID names a storage extension (e.g. file_storage) that keeps the
 	// cursor across restarts. Without it the cursor lives in memory.
@@ -131,6 +140,7 @@ func createDefaultConfig() component.Config {
 		IngestionDelay:  3 * time.Minute,
 		Overlap:         time.Minute,
 		MaxRowsPerQuery: 50000,
+		MaxBatchSize:    defaultMaxBatchSize,
 		Dataverse:       configoptional.Default(DataverseConfig{RefreshInterval: time.Hour}),
 	}
 }
@@ -173,6 +183,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRowsPerQuery < 1 || c.MaxRowsPerQuery > apiMaxRows {
 		add("max_rows_per_query %d is out of range: use 1 to %d (the query API's limit)", c.MaxRowsPerQuery, apiMaxRows)
+	}
+	if c.MaxBatchSize < 1 || c.MaxBatchSize > apiMaxRows {
+		add("max_batch_size %d is out of range: use 1 to %d log records per batch (default %d)", c.MaxBatchSize, apiMaxRows, defaultMaxBatchSize)
 	}
 	if c.ProxyURL != "" {
 		if u, err := url.Parse(c.ProxyURL); err != nil || u.Host == "" {

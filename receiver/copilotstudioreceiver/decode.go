@@ -28,20 +28,29 @@ const (
 	cellRaw // number, bool, object or array, as JSON text
 )
 
+// cell is small (int32 offsets) because a window keeps one resultRow per
+// row until its records are built.
 type cell struct {
 	kind       cellKind
-	start, end int // into resultRow.arena
+	start, end int32 // into resultRow.arena
 }
 
-// resultRow is one decoded row; valid only during the onRow callback.
+// resultRow is one decoded row. The one passed to onRow is valid only during
+// the callback; batch.offer keeps a copy.
 type resultRow struct {
 	arena []byte
+	rowCells
+}
+
+// rowCells says where a row's cells are in its arena; it holds no pointer,
+// so a window's worth of them costs the garbage collector nothing to scan.
+type rowCells struct {
 	// by projected column: timestamp, name, itemId, customDimensions, cloud_RoleInstance, ingest
 	timestamp, name, itemID, dims, role, ingest cell
 	// cells counts the row's cells; it differs from the column count in a broken row.
-	cells int
+	cells int32
 	// columns is the number of columns in the header.
-	columns int
+	columns int32
 }
 
 func (r *resultRow) bytes(c cell) []byte { return r.arena[c.start:c.end] }
@@ -236,7 +245,7 @@ func (d *responseDecoder) readRow(layout []*cell) error {
 	row := &d.row
 	row.arena = row.arena[:0]
 	row.cells = 0
-	row.columns = len(layout)
+	row.columns = int32(len(layout))
 	for _, c := range layout {
 		if c != nil {
 			*c = cell{}
@@ -244,7 +253,7 @@ func (d *responseDecoder) readRow(layout []*cell) error {
 	}
 	err := d.array(func() error {
 		var target *cell
-		if row.cells < len(layout) {
+		if int(row.cells) < len(layout) {
 			target = layout[row.cells]
 		}
 		row.cells++
@@ -267,7 +276,7 @@ func (d *responseDecoder) readRow(layout []*cell) error {
 			return err
 		}
 		if target != nil {
-			*target = cell{kind: kind, start: start, end: len(row.arena)}
+			*target = cell{kind: kind, start: int32(start), end: int32(len(row.arena))}
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package copilotstudioreceiver
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func response(t *testing.T, columns []string, rows [][]any) string {
 // decodeBatch decodes body into a batch as the receiver does.
 func decodeBatch(t *testing.T, body string) (*batch, decodedResult) {
 	t.Helper()
-	b := newBatch(testAppID, func(string) bool { return false })
+	b := newBatch(testAppID, nil)
 	res, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil })
 	if err != nil {
 		t.Fatalf("decode: %v", err)
@@ -327,7 +328,7 @@ func TestDecodeAcrossReadBoundaries(t *testing.T) {
 		std("b", "BotMessageSend", `{"conversationId":"c","value":{"k":["]","}"]}}`),
 	})
 	var texts []string
-	b := newBatch(testAppID, func(string) bool { return false })
+	b := newBatch(testAppID, nil)
 	_, err := decodeResponse(&oneByteReader{body}, func(r *resultRow) error { b.add(r); return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +384,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	f.Add(`not json`)
 	f.Add(`{"tables":[{"rows":[[1]],"columns":[]}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		b := newBatch(testAppID, func(string) bool { return false })
+		b := newBatch(testAppID, nil)
 		res, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil })
 		if err != nil {
 			return
@@ -407,12 +408,13 @@ func TestOverFullResultLeavesOutItsLastInstant(t *testing.T) {
 		at("d", "2026-02-18T01:25:03Z"), at("e", "2026-02-18T01:25:03Z"),
 	})
 	for _, overFull := range []bool{false, true} {
-		b := newBatch(testAppID, func(string) bool { return false })
+		b := newBatch(testAppID, nil)
 		if _, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.offer(r); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		cut := b.finish(overFull)
-		got := recordsByID(b.logs)
+		logs, _ := b.nextBatch(math.MaxInt)
+		got := recordsByID(logs)
 		want := map[bool]string{false: "a,b,c,d,e", true: "a,b,c"}[overFull]
 		var ids []string
 		for _, id := range []string{"a", "b", "c", "d", "e"} {
@@ -434,7 +436,7 @@ func TestRowOfAnEventNotAskedForIsDropped(t *testing.T) {
 		std("ok", "BotMessageSend", `{"conversationId":"c"}`),
 		std("odd", "SomethingNobodyAskedFor", `{"conversationId":"c","text":"x"}`),
 	})
-	b := newBatch(testAppID, func(string) bool { return false })
+	b := newBatch(testAppID, nil)
 	b.wanted = toSet(defaultEventNames())
 	if _, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil }); err != nil {
 		t.Fatal(err)

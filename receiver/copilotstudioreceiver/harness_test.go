@@ -177,7 +177,9 @@ type sink struct {
 	mu      sync.Mutex
 	batches []plog.Logs
 	refuse  int
-	calls   int
+	// accept is how many calls are accepted before refuse applies.
+	accept int
+	calls  int
 }
 
 func (s *sink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
@@ -186,12 +188,21 @@ func (s *sink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
-	if s.refuse > 0 {
+	if s.accept > 0 {
+		s.accept--
+	} else if s.refuse > 0 {
 		s.refuse--
 		return fmt.Errorf("downstream queue is full")
 	}
 	s.batches = append(s.batches, ld)
 	return nil
+}
+
+// refuseAfter accepts the next accepted calls, then refuses n.
+func (s *sink) refuseAfter(accepted, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accept, s.refuse = accepted, n
 }
 
 func (s *sink) refuseNext(n int) {

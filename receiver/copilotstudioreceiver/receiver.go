@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
@@ -264,7 +265,7 @@ func (r *logsReceiver) fetchWindow(ctx context.Context, w window, limit int) (b 
 	kql := buildQuery(r.cfg.EventNames, r.cfg.Agents, w, limit)
 	timespan := buildTimespan(w)
 	for attempt := 1; ; attempt++ {
-		b = newBatch(r.cfg.ApplicationID, r.state.delivered)
+		b = newBatch(r.cfg.ApplicationID, r.state.Seen)
 		b.wanted = r.wantedEvents
 		res, err := r.client.query(ctx, kql, timespan, b.offer)
 		r.telemetry.CopilotstudioRowsReceived.Add(ctx, int64(res.rows))
@@ -308,25 +309,44 @@ func (r *logsReceiver) failed(ctx context.Context, w window, err error) string {
 	}
 }
 
-// deliver hands the window's records to the next consumer and, once it has
-// accepted them, moves the cursor to the window's end and stores it.
+// deliver hands the window's records to the next consumer in batches of
+// max_batch_size and, once it has accepted every batch, moves the cursor to
+// the window's end and stores it. Another goroutine builds the next batch
+// while the consumer works on the current one (one batch waits at most), so
+// building records and the rest of the pipeline use two cores. Batches go
+// out in row order; if one is refused, the rest are not sent and the whole
+// window is read again at the next poll.
 func (r *logsReceiver) deliver(ctx context.Context, w window, b *batch) string {
-	if b.records > 0 {
-		if r.agents != nil {
-			r.agents.enrich(ctx, b.logs)
+	built := make(chan plog.Logs)
+	stop := make(chan struct{})
+	go func() {
+		defer close(built)
+		for {
+			logs, n := b.nextBatch(r.cfg.MaxBatchSize)
+			if n == 0 {
+				return
+			}
+			select {
+			case built <- logs:
+			case <-stop:
+				return
+			}
 		}
-		opCtx := r.obsrecv.StartLogsOp(ctx)
-		err := r.next.ConsumeLogs(opCtx, b.logs)
-		r.obsrecv.EndLogsOp(opCtx, metadata.Type.String(), b.records, err)
-		if err != nil {
+	}()
+	for logs := range built {
+		if err := r.consume(ctx, logs); err != nil {
+			close(stop)
+			for range built { // wait for the builder to stop
+			}
 			if ctx.Err() != nil {
 				return outcomeCancelled
 			}
-			r.logger.Error("the next consumer refused the window; the cursor stays and the window is read again at the next poll",
-				zap.Error(err), zap.Int("records", b.records), zap.Time("lower", w.lower), zap.Time("upper", w.upper))
+			r.logger.Error("the next consumer refused a batch of the window; the cursor stays and the window is read again at the next poll",
+				zap.Error(err), zap.Int("batch_records", logs.LogRecordCount()), zap.Time("lower", w.lower), zap.Time("upper", w.upper))
 			return outcomeConsumer
 		}
 	}
+	// The builder is done (built is closed): b.seen and b.drops are complete.
 	r.state.advance(w.upper, r.cfg.Overlap, b.seen)
 	if err := saveCheckpoint(ctx, r.storage, r.cfg.ApplicationID, r.state); err != nil && ctx.Err() == nil {
 		r.logger.Error("storing the cursor failed; after a restart this window may be delivered again", zap.Error(err))
@@ -338,8 +358,13 @@ func (r *logsReceiver) deliver(ctx context.Context, w window, b *batch) string {
 	return outcomeSuccess
 }
 
-// delivered reports whether an earlier window already handled itemID.
-func (cp *checkpoint) delivered(itemID string) bool {
-	_, ok := cp.Seen[itemID]
-	return ok
+// consume passes one batch on, with the receiver's self-observability.
+func (r *logsReceiver) consume(ctx context.Context, logs plog.Logs) error {
+	if r.agents != nil {
+		r.agents.enrich(ctx, logs)
+	}
+	opCtx := r.obsrecv.StartLogsOp(ctx)
+	err := r.next.ConsumeLogs(opCtx, logs)
+	r.obsrecv.EndLogsOp(opCtx, metadata.Type.String(), logs.LogRecordCount(), err)
+	return err
 }

@@ -621,3 +621,104 @@ func TestTokenExchangeValueNeverLogged(t *testing.T) {
 	}
 	assertSecretAbsent(t, h.logs, token)
 }
+
+// batchSizes returns the record count of each accepted ConsumeLogs call.
+func (s *sink) batchSizes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sizes := make([]int, len(s.batches))
+	for i, ld := range s.batches {
+		sizes[i] = ld.LogRecordCount()
+	}
+	return sizes
+}
+
+func (s *sink) itemIDsInOrder() []string {
+	var ids []string
+	for _, r := range s.records() {
+		v, _ := r.record.Attributes().Get(schema.ItemID)
+		ids = append(ids, v.Str())
+	}
+	return ids
+}
+
+func idsOf(rows []fakeappinsights.Row) []string {
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ItemID
+	}
+	return ids
+}
+
+// noConversation is a message row without conversationId: dropped.
+func noConversation(id string, ingest time.Time) fakeappinsights.Row {
+	return row(id, ingest, schema.EventMessageReceived, map[string]string{"type": "message", "text": "x"})
+}
+
+func TestWindowPassedOnInBatchesInRowOrder(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.MaxBatchSize = 3
+	rows := spread("a", 10, t0.Add(-time.Hour))
+	h.ai.AddRows(append(rows, noConversation("bad", t0.Add(-time.Hour+5500*time.Millisecond)))...)
+	r := h.start()
+	r.poll(ctx)
+
+	// 10 records, 3 per batch; the dropped row takes no place in a batch.
+	if got := fmt.Sprint(h.sink.batchSizes()); got != "[3 3 3 1]" {
+		t.Fatalf("records per ConsumeLogs = %s, want [3 3 3 1]", got)
+	}
+	if got, want := strings.Join(h.sink.itemIDsInOrder(), ","), strings.Join(idsOf(rows), ","); got != want {
+		t.Fatalf("records reached the consumer as\n%s\nwant the rows' order\n%s", got, want)
+	}
+	if cp := h.storedCheckpoint(r); cp == nil || !cp.Cursor.Equal(h.ai.Now().Add(-h.cfg.IngestionDelay)) {
+		t.Fatalf("stored cursor after delivery = %+v", cp)
+	}
+	if got := h.counter("rows_dropped", "reason", reasonNoConversation); got != 1 {
+		t.Errorf("rows dropped for no conversation id = %d, want 1", got)
+	}
+}
+
+func TestRefusedBatchKeepsCursorAndWindowIsReadAgain(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.MaxBatchSize = 3
+	rows := spread("a", 8, t0.Add(-time.Hour))
+	h.ai.AddRows(append(rows, noConversation("bad", t0.Add(-time.Hour+time.Second/2)))...)
+	h.sink.refuseAfter(1, 1) // the second batch is refused
+	r := h.start()
+	r.poll(ctx)
+
+	if got := h.counter("polls", "outcome", outcomeConsumer); got != 1 {
+		t.Fatalf("consumer_error polls = %d, want 1", got)
+	}
+	if h.sink.calls != 2 {
+		t.Errorf("ConsumeLogs called %d times, want 2: no batch goes on after a refused one", h.sink.calls)
+	}
+	if got := strings.Join(h.sink.itemIDsInOrder(), ","); got != "a-000,a-001,a-002" {
+		t.Errorf("accepted before the refusal: %s", got)
+	}
+	if !r.state.Cursor.IsZero() || h.storedCheckpoint(r) != nil {
+		t.Fatalf("cursor moved (%v) or was stored although a batch of the window was refused", r.state.Cursor)
+	}
+	if got := h.counter("rows_dropped", "", ""); got != 0 {
+		t.Errorf("rows_dropped = %d before the window was committed, want 0", got)
+	}
+
+	h.ai.Advance(10 * time.Minute)
+	r.poll(ctx)
+	got := h.sink.itemIDs()
+	for i, row := range rows {
+		want := 1
+		if i < 3 {
+			want = 2 // the batch accepted before the refusal comes again with its window
+		}
+		if got[row.ItemID] != want {
+			t.Errorf("item %s delivered %d times, want %d", row.ItemID, got[row.ItemID], want)
+		}
+	}
+	if cp := h.storedCheckpoint(r); cp == nil || !cp.Cursor.Equal(h.ai.Now().Add(-h.cfg.IngestionDelay)) {
+		t.Fatalf("stored cursor after delivery = %+v", cp)
+	}
+	if got := h.counter("rows_dropped", "reason", reasonNoConversation); got != 1 {
+		t.Errorf("rows dropped for no conversation id = %d, want 1 (counted once, when the window is committed)", got)
+	}
+}

@@ -150,28 +150,37 @@ type malformedRow struct {
 	itemID, eventName, reason, detail string
 }
 
-// batch turns the rows of one query window into log records, one
-// ResourceLogs per agent. Nothing it learns (seen item ids, drops) takes
-// effect until the window is committed.
+// batch holds the rows of one query window and turns them into log
+// records, a few thousand at a time (nextBatch), one ResourceLogs per agent
+// in each. Reading the response only copies each row's cells (offer): the
+// records are built later, batch by batch, so the window is held as compact
+// rows (about the size of the response) and the records of a batch can be
+// released once the next consumer has taken them. Nothing the batch learns
+// (seen item ids, drops) takes effect until the window is committed.
 type batch struct {
 	appID string
 	// wanted are the event names queried for; nil accepts any.
 	wanted map[string]bool
-	// delivered reports item ids delivered (or dropped) by an earlier window.
-	delivered func(itemID string) bool
+	// delivered holds the item ids delivered (or dropped) by an earlier
+	// window: the checkpoint's overlap ids.
+	delivered map[string]time.Time
 
-	logs    plog.Logs
+	rows rowStore
+	// built counts the stored rows already turned into records (or drops).
+	built int
+
+	logs    plog.Logs // the batch being built
 	byAgent map[string]plog.LogRecordSlice
 	records int // log records made
 	// seen holds the item ids of this window with their ingestion time.
 	seen      map[string]time.Time
 	drops     map[string]int
 	malformed []malformedRow
-	// pending holds the rows of the latest ingestion instant read so far
-	// (rows come in ingestion order). They join the batch once a later
-	// instant shows up or the result ends complete; in an over-full result
-	// they are left out, and pendingIngest is where the window is cut.
-	pending       []resultRow
+	// Rows come in ingestion order. The well-formed rows from pendingStart
+	// on share the latest ingestion instant read so far, pendingIngest; in
+	// an over-full result they are left out (finish) and pendingIngest is
+	// where the window is cut.
+	pendingStart  int
 	pendingIngest time.Time
 
 	dims    dimensions
@@ -180,7 +189,8 @@ type batch struct {
 	prefixd map[string]string
 }
 
-func newBatch(appID string, delivered func(string) bool) *batch {
+// newBatch starts a window.
+func newBatch(appID string, delivered map[string]time.Time) *batch {
 	return &batch{
 		appID:     appID,
 		delivered: delivered,
@@ -190,6 +200,69 @@ func newBatch(appID string, delivered func(string) bool) *batch {
 		drops:     map[string]int{},
 		intern:    map[string]string{},
 		prefixd:   map[string]string{},
+	}
+}
+
+// rowStore keeps copies of decoded rows: their cells packed into large
+// shared chunks, their layouts in fixed-size blocks, neither holding
+// pointers per row nor copied as the window grows.
+type rowStore struct {
+	chunks [][]byte
+	blocks [][]storedRow
+	n      int
+	// freed counts the leading chunks and blocks released by release.
+	freedChunks, freedBlocks int
+}
+
+type storedRow struct {
+	rowCells
+	chunk, start, end int32 // the row's arena: chunks[chunk][start:end]
+}
+
+const (
+	rowChunkSize = 1 << 20
+	rowBlockSize = 4096
+)
+
+func (s *rowStore) add(row *resultRow) {
+	n := len(row.arena)
+	last := len(s.chunks) - 1
+	if last < 0 || cap(s.chunks[last])-len(s.chunks[last]) < n {
+		s.chunks = append(s.chunks, make([]byte, 0, max(rowChunkSize, n)))
+		last++
+	}
+	start := len(s.chunks[last])
+	s.chunks[last] = append(s.chunks[last], row.arena...)
+	if s.n%rowBlockSize == 0 {
+		s.blocks = append(s.blocks, make([]storedRow, rowBlockSize))
+	}
+	*s.at(s.n) = storedRow{rowCells: row.rowCells, chunk: int32(last), start: int32(start), end: int32(start + n)}
+	s.n++
+}
+
+func (s *rowStore) at(i int) *storedRow { return &s.blocks[i/rowBlockSize][i%rowBlockSize] }
+
+// get makes dst a view of row i.
+func (s *rowStore) get(i int, dst *resultRow) {
+	r := s.at(i)
+	dst.arena = s.chunks[r.chunk][r.start:r.end]
+	dst.rowCells = r.rowCells
+}
+
+// truncate keeps the first n rows.
+func (s *rowStore) truncate(n int) { s.n = n }
+
+// release drops the chunks and blocks that only hold rows before row i.
+func (s *rowStore) release(i int) {
+	if i >= s.n {
+		*s = rowStore{}
+		return
+	}
+	for ; s.freedBlocks < i/rowBlockSize; s.freedBlocks++ {
+		s.blocks[s.freedBlocks] = nil
+	}
+	for c := int(s.at(i).chunk); s.freedChunks < c; s.freedChunks++ {
+		s.chunks[s.freedChunks] = nil
 	}
 }
 
@@ -224,46 +297,54 @@ func (b *batch) drop(itemID, eventName, reason, detail string) {
 	}
 }
 
-// offer takes the rows of a result in order. A row is held back while later
-// rows may still share its ingestion time (see pending).
+// offer keeps a row of the result, in order, for nextBatch.
 func (b *batch) offer(row *resultRow) {
-	ingest, ok := parseTimeCell(row, row.ingest)
-	if !ok || row.cells != row.columns {
-		b.add(row) // malformed whatever the cut: counted now
-		return
-	}
-	if ingest.After(b.pendingIngest) {
-		b.flushPending()
+	if ingest, ok := parseTimeCell(row, row.ingest); ok && row.cells == row.columns && ingest.After(b.pendingIngest) {
+		b.pendingStart = b.rows.n
 		b.pendingIngest = ingest
 	}
-	n := len(b.pending)
-	if n < cap(b.pending) {
-		b.pending = b.pending[:n+1] // reuse the row's arena
-	} else {
-		b.pending = append(b.pending, resultRow{})
-	}
-	p := &b.pending[n]
-	arena := append(p.arena[:0], row.arena...)
-	*p = *row
-	p.arena = arena
+	b.rows.add(row)
 }
 
-func (b *batch) flushPending() {
-	for i := range b.pending {
-		b.add(&b.pending[i])
-	}
-	b.pending = b.pending[:0]
-}
-
-// finish ends the result. In a complete one the held-back rows join the
-// batch; in an over-full one (more rows than the query's limit) they are
-// dropped, and the batch holds exactly the rows ingested before cut.
+// finish ends the result. In a complete one every row stays; in an
+// over-full one (more rows than the query's limit) the well-formed rows of
+// the latest instant are left out, so the batch holds exactly the rows
+// ingested before cut (malformed rows stay: they are counted whatever the cut).
 func (b *batch) finish(overFull bool) (cut time.Time) {
-	if !overFull {
-		b.flushPending()
+	if overFull {
+		kept := b.pendingStart
+		var row resultRow
+		for i := b.pendingStart; i < b.rows.n; i++ {
+			b.rows.get(i, &row)
+			if _, ok := parseTimeCell(&row, row.ingest); !ok || row.cells != row.columns {
+				*b.rows.at(kept) = *b.rows.at(i)
+				kept++
+			}
+		}
+		b.rows.truncate(kept)
 	}
-	b.pending = b.pending[:0]
+	// Sized once for the whole window rather than grown row by row.
+	if len(b.seen) == 0 {
+		b.seen = make(map[string]time.Time, b.rows.n)
+	}
 	return b.pendingIngest
+}
+
+// nextBatch builds the records of the next stored rows, up to size records,
+// into a new plog.Logs that belongs to the caller. It returns 0 records once
+// every row is built. The memory of built rows is released.
+func (b *batch) nextBatch(size int) (plog.Logs, int) {
+	b.logs = plog.NewLogs()
+	clear(b.byAgent)
+	first := b.records
+	var row resultRow
+	for b.built < b.rows.n && b.records-first < size {
+		b.rows.get(b.built, &row)
+		b.add(&row)
+		b.built++
+	}
+	b.rows.release(b.built)
+	return b.logs, b.records - first
 }
 
 // add turns one row into a log record, or counts why it cannot.
@@ -279,7 +360,7 @@ func (b *batch) add(row *resultRow) {
 		return
 	}
 	itemIDBytes := row.bytes(row.itemID)
-	if b.delivered(string(itemIDBytes)) {
+	if _, ok := b.delivered[string(itemIDBytes)]; ok {
 		b.drops[reasonDuplicate]++
 		return
 	}
@@ -348,7 +429,7 @@ func (b *batch) add(row *resultRow) {
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(ingest))
 	lr.SetEventName(eventName)
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(len(b.dims.pairs) + 3)
+	attrs.EnsureCapacity(3 + b.dims.attrs)
 	attrs.PutStr(schema.EventName, eventName)
 	attrs.PutStr(schema.ItemID, itemID)
 	attrs.PutStr(schema.AgentName, agent)
@@ -433,6 +514,10 @@ type dimensions struct {
 	pairs []dimPair
 	// conversation and activityType index pairs, or -1.
 	conversation, activityType int
+	// attrs is the number of attributes the pairs become (not the null
+	// values, not the text that becomes the body), so the record's map is
+	// allocated once at its exact size.
+	attrs int
 }
 
 func (d *dimensions) value(i int) []byte {
@@ -442,7 +527,7 @@ func (d *dimensions) value(i int) []byte {
 
 func (d *dimensions) parse(row *resultRow, isMessage bool) error {
 	d.pairs, d.keys, d.arena = d.pairs[:0], d.keys[:0], d.arena[:0]
-	d.conversation, d.activityType = -1, -1
+	d.conversation, d.activityType, d.attrs = -1, -1, 0
 	var data []byte
 	switch row.dims.kind {
 	case cellNull, cellMissing:
@@ -455,6 +540,8 @@ func (d *dimensions) parse(row *resultRow, isMessage bool) error {
 	}
 	s := &d.s
 	s.resetBytes(data)
+	// A string cell was checked (and repaired) as UTF-8 when it was read.
+	s.validUTF8 = row.dims.kind == cellString
 	if err := s.expect('{'); err != nil {
 		return fmt.Errorf("customDimensions is not a JSON object: %w", err)
 	}
@@ -508,6 +595,9 @@ func (d *dimensions) parse(row *resultRow, isMessage bool) error {
 				d.conversation = len(d.pairs)
 			case p.field == fieldActivityType && p.kind == cellString:
 				d.activityType = len(d.pairs)
+			}
+			if p.kind != cellNull && (p.field != fieldText || p.kind != cellString) {
+				d.attrs++
 			}
 			d.pairs = append(d.pairs, p)
 			more, err := s.endOf('}')

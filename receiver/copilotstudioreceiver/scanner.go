@@ -22,6 +22,10 @@ type scanner struct {
 	eof      bool
 	err      error // read error other than EOF
 	offset   int64 // bytes consumed before buf[0], for error messages
+	// validUTF8 says the input is known to be valid UTF-8 (a string this
+	// scanner already checked, such as customDimensions), so the strings
+	// unescaped from it need no second check: escapes decode to valid runes.
+	validUTF8 bool
 }
 
 var errUnexpectedEnd = errors.New("unexpected end of JSON input")
@@ -152,7 +156,7 @@ func (s *scanner) appendString(dst []byte) ([]byte, error) {
 		s.pos += quote
 		if quote < len(chunk) {
 			s.pos++ // closing quote
-			if !utf8.Valid(dst[start:]) {
+			if !s.validUTF8 && !utf8.Valid(dst[start:]) {
 				// As encoding/json does: pdata strings must be valid UTF-8.
 				dst = appendValidUTF8(dst[:start], append([]byte(nil), dst[start:]...))
 			}
