@@ -11,28 +11,38 @@ type conversation struct {
 	locale  string
 	rows    []row // buffered, ordered by (event time, item id)
 
-	nextIndex int32 // {n} of its next emitted turn
 	// emittedAsks are hashes (askHash) of the activity ids of the requests
-	// (and events) of its
-	// latest emitted turns: a reply to one of them that comes late becomes a
-	// turn of its own instead of joining a later turn by mistake.
+	// (and events) of its latest emitted turns: a reply to one of them that
+	// comes late becomes a turn of its own instead of joining a later turn
+	// by mistake.
 	emittedAsks  []uint64
 	lastObserved int64 // latest ingestion time of its rows
 	lastArrival  int64 // wall clock, Unix nanoseconds, of its latest new row
 
-	deadline  int64 // ingestion time at which its first open turn is complete
-	bytes     int64 // rowBytes of its rows
-	openTurns int32
-	heapIndex int32 // position in state.deadlines, -1 when absent
+	deadline int64 // ingestion time at which its first open turn is complete
+	bytes    int64 // rowBytes of its rows
 
 	// idle list, least recently active first; only conversations with rows
 	idlePrev, idleNext *conversation
 
-	touched   bool  // rows added in the current call
-	inBatch   bool  // selected for emission in the current call
-	journaled bool  // in state.journal.convs
+	// dueAt is the watermark at which refresh last found turns to emit now,
+	// dueTurns how many of its chronological turns were complete then, and
+	// dueValid that its rows and asks have not changed since: selectComplete
+	// then selects them without planning the conversation again.
+	dueAt    int64
+	dueTurns int32
+
+	nextIndex int32 // {n} of its next emitted turn
+	openTurns int32
+	heapIndex int32 // position in state.deadlines, -1 when absent
 	take      int32 // turns selected for emission in the current call
 	due       int32 // of which complete on their own; the rest by the batch's trigger
+
+	// (the small fields last, so that the struct packs into 192 bytes)
+	dueValid  bool
+	touched   bool // rows added in the current call
+	inBatch   bool // selected for emission in the current call
+	journaled bool // in state.journal.convs
 }
 
 // maxConversationRows bounds the rows one conversation holds: a
@@ -55,11 +65,13 @@ const maxEmittedAsks = 16
 // insert adds r in order, unless the conversation holds it already. Rows
 // mostly arrive in order, so the search from the end is short.
 func (c *conversation) insert(r row) bool {
+	c.dueValid = false
 	if r.replyTo != "" {
-		// Hold one copy of the id the reply and its message share.
-		for k := range c.rows {
-			if c.rows[k].activity == r.replyTo {
-				r.replyTo = c.rows[k].activity
+		// Hold one copy of the id the reply and its message share. Only
+		// asks are answered, and the latest most often.
+		for k := len(c.rows) - 1; k >= 0; k-- {
+			if ask := &c.rows[k]; (ask.kind == kindRequest || ask.kind == kindEvent) && ask.activity == r.replyTo {
+				r.replyTo = ask.activity
 				break
 			}
 		}
@@ -83,6 +95,7 @@ func (c *conversation) rememberAsk(id string) {
 	if id == "" {
 		return
 	}
+	c.dueValid = false
 	h := askHash(id)
 	if slices.Contains(c.emittedAsks, h) {
 		return

@@ -221,26 +221,32 @@ func (h *harness) turns() []emitted {
 	h.t.Helper()
 	var out []emitted
 	for _, ld := range h.sink.AllLogs() {
+		convs := map[any]bool{}
 		for _, rl := range ld.ResourceLogs().All() {
-			recs := rl.ScopeLogs().At(0).LogRecords()
 			require.Equal(h.t, 1, rl.ScopeLogs().Len())
-			require.Equal(h.t, 1, recs.Len(), "one turn per resource")
-			rec := recs.At(0)
-			require.Equal(h.t, pcommon.ValueTypeBytes, rec.Body().Type(), "the Akto record is a bytes body")
-			body := rec.Body().Bytes().AsRaw()
-			d, err := workload.DecodeAkto(body)
-			require.NoError(h.t, err)
-			e := emitted{Delivered: d, Resource: rl.Resource().Attributes().AsRaw(), Body: body}
-			v, ok := rec.Attributes().Get(schema.TurnItemIDs)
-			require.True(h.t, ok)
-			for _, it := range v.Slice().AsRaw() {
-				e.Items = append(e.Items, it.(string))
+			recs := rl.ScopeLogs().At(0).LogRecords()
+			require.Positive(h.t, recs.Len())
+			resource := rl.Resource().Attributes().AsRaw()
+			conv := resource[schema.ConversationID]
+			require.False(h.t, convs[conv], "one resource per conversation in a call")
+			convs[conv] = true
+			for _, rec := range recs.All() {
+				require.Equal(h.t, pcommon.ValueTypeBytes, rec.Body().Type(), "the Akto record is a bytes body")
+				body := rec.Body().Bytes().AsRaw()
+				d, err := workload.DecodeAkto(body)
+				require.NoError(h.t, err)
+				e := emitted{Delivered: d, Resource: resource, Body: body}
+				v, ok := rec.Attributes().Get(schema.TurnItemIDs)
+				require.True(h.t, ok)
+				for _, it := range v.Slice().AsRaw() {
+					e.Items = append(e.Items, it.(string))
+				}
+				id, ok := rec.Attributes().Get(schema.TurnID)
+				require.True(h.t, ok)
+				require.Equal(h.t, d.TurnID, id.Str(), "record attribute and tag carry the same turn id")
+				require.Equal(h.t, d.ConversationID, conv, "a turn's resource is its conversation's")
+				out = append(out, e)
 			}
-			id, ok := rec.Attributes().Get(schema.TurnID)
-			require.True(h.t, ok)
-			require.Equal(h.t, d.TurnID, id.Str(), "record attribute and tag carry the same turn id")
-			require.Equal(h.t, d.ConversationID, e.Resource[schema.ConversationID])
-			out = append(out, e)
 		}
 	}
 	return out

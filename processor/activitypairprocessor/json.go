@@ -32,6 +32,10 @@ func appendNestedContent(b []byte, s string) []byte { return appendEscaped(b, s,
 func appendEscaped(b []byte, s string, nested bool) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		i += plainASCIIPrefix(s[i:])
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safeASCII[c] {
@@ -88,4 +92,26 @@ func appendEscape(b []byte, c byte, nested bool) []byte {
 		return append(b, '\\', 't')
 	}
 	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// plainASCIIPrefix returns how many leading bytes of s, in blocks of 8,
+// are ASCII a JSON string holds as they are: none below 0x20, none '"' or
+// '\\', none from 0x80. Most text is, and testing 8 bytes at once in one
+// 64-bit word is several times faster than a byte at a time. (A byte below
+// n sets its top bit in (x - n*lsb) &^ x; a byte equal to c is a zero byte
+// of x ^ c*lsb.)
+func plainASCIIPrefix(s string) int {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; len(s)-i >= 8; i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		quote, backslash := x^(lsb*'"'), x^(lsb*'\\')
+		special := (x-lsb*0x20)&^x | (quote-lsb)&^quote | (backslash-lsb)&^backslash | x
+		if special&msb != 0 {
+			break
+		}
+	}
+	return i
 }

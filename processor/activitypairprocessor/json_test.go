@@ -31,3 +31,23 @@ func TestNestedContentIsEscapingTwice(t *testing.T) {
 		assert.Equal(t, string(want), string(appendNestedContent(nil, s)), "%q", s)
 	}
 }
+
+// Every byte value at every offset of a text longer than the eight bytes
+// appendEscaped skips at a time is escaped as encoding/json does.
+func TestJSONStringEveryByteAtEveryOffset(t *testing.T) {
+	plain := []byte("abcdefghijklmnopqrstuvwx")
+	for c := range 256 {
+		for pos := range plain {
+			s := make([]byte, len(plain))
+			copy(s, plain)
+			s[pos] = byte(c)
+			var back, wantBack string
+			require.NoError(t, json.Unmarshal(appendJSONString(nil, string(s)), &back), "%q", s)
+			want, _ := json.Marshal(string(s))
+			require.NoError(t, json.Unmarshal(want, &wantBack))
+			require.Equal(t, wantBack, back, "%q", s)
+			nested := appendJSONContent(nil, string(appendJSONContent(nil, string(s))))
+			require.Equal(t, string(nested), string(appendNestedContent(nil, string(s))), "%q", s)
+		}
+	}
+}

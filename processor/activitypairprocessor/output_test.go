@@ -110,8 +110,9 @@ func TestOTLPFormat(t *testing.T) {
 	for _, ld := range h.sink.AllLogs() {
 		for _, rl := range ld.ResourceLogs().All() {
 			assert.Equal(t, teamsThread, rl.Resource().Attributes().AsRaw()[schema.ConversationID])
-			rec := rl.ScopeLogs().At(0).LogRecords().At(0)
-			got = append(got, rec.Attributes().AsRaw())
+			for _, rec := range rl.ScopeLogs().At(0).LogRecords().All() {
+				got = append(got, rec.Attributes().AsRaw())
+			}
 		}
 	}
 	require.Len(t, got, 3)

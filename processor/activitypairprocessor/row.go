@@ -77,10 +77,9 @@ type rowContext struct {
 // record without it or without a conversation id cannot be paired.
 func decodeRow(rec plog.LogRecord) (r row, c rowContext, item string) {
 	var eventName, activityType, userID, topicKind, errorCode, errorMessage string
+	// Str is "" for a value that is not a string: such a value counts as
+	// absent.
 	for k, v := range rec.Attributes().All() {
-		if v.Type() != pcommon.ValueTypeStr {
-			continue
-		}
 		switch k {
 		case schema.EventName:
 			eventName = v.Str()

@@ -220,7 +220,8 @@ func (s *state) refresh(c *conversation) {
 	if len(c.rows) > maxConversationRows {
 		s.oversized = append(s.oversized, c)
 	}
-	_, d := s.completeTurns(c)
+	n, d := s.completeTurns(c)
+	c.dueAt, c.dueTurns, c.dueValid = s.watermark, int32(n), d == math.MinInt64
 	switch {
 	case c.heapIndex < 0:
 		c.deadline = d
@@ -327,6 +328,13 @@ func (s *state) selectComplete(b *batch) {
 			continue
 		}
 		c := s.deadlines[i]
+		if c.dueValid && c.dueAt == s.watermark {
+			// refresh found these turns complete at this watermark, and
+			// nothing changed since
+			b.selectTurns(c, int(c.dueTurns), int(c.dueTurns))
+			stack = append(stack, 2*i+1, 2*i+2)
+			continue
+		}
 		s.planner.plan(c)
 		n, d := s.completeTurns(c)
 		if d == math.MinInt64 {
