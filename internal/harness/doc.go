@@ -19,6 +19,10 @@
 // Binary(t) finds the binary `make build` made (OTELCOL_BINARY). Azure.CursorPassed
 // says when rows are behind the receiver's stored cursor (the moment to kill
 // between a message and its reply); Collector.Metric reads one of the
-// collector's own metrics; WaitFor polls such outside-only conditions until a
-// deadline, which is a failure guard, never the synchronisation itself.
+// collector's own metrics, Collector.Memory and Collector.CPUTime its
+// process's figures from /proc; CollectorOptions.Overlays adds config files
+// merged over Config (e.g. to enable the pprof extension);
+// Kafka.HighWatermarks counts records without consuming them. WaitFor polls
+// such outside-only conditions until a deadline, which is a failure guard,
+// never the synchronisation itself.
 package harness
