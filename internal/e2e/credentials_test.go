@@ -50,12 +50,12 @@ func TestCollectorConfigMasksCredentials(t *testing.T) {
 		{
 			name: "direct line secret pasted in a message",
 			body: "The portal shows " + directLineSecret + " as Secret 1, is that right?",
-			want: want{body: "The portal shows **** as Secret 1, is that right?"},
+			want: want{body: "The portal shows RCurR_XV9ZA**** as Secret 1, is that right?"},
 		},
 		{
 			name: "direct line token and a refreshed token without its first letter",
 			body: `{"token": "` + directLineToken + `"} then ` + directLineRefresh,
-			want: want{body: `{"token": "****"} then ****`},
+			want: want{body: `{"token": "RCurR_XV9ZA****"} then CurR_XV9ZA****`},
 		},
 		{
 			name: "bearer header with a direct line secret",
@@ -66,6 +66,30 @@ func TestCollectorConfigMasksCredentials(t *testing.T) {
 			name: "bearer header with an opaque token",
 			body: "I send Authorization: bearer " + opaqueBearer + " and get 401",
 			want: want{body: "I send Authorization: bearer **** and get 401"},
+		},
+		{
+			name: "bearer header in capitals",
+			body: "AUTHORIZATION: BEARER " + opaqueBearer,
+			want: want{body: "AUTHORIZATION: BEARER ****"},
+		},
+		{
+			name: "credentials in fields a client fills in",
+			attrs: map[string]string{
+				schema.UserName:      "tester " + directLineSecret,
+				schema.RecipientID:   entraJWT,
+				schema.ActivityName:  "Bearer " + opaqueBearer,
+				schema.Locale:        directLineToken,
+				schema.ErrorMessage:  "401 for " + entraJWT,
+				schema.ActivityValue: `{"password":"hunter2hunter2"}`,
+			},
+			want: want{attrs: map[string]string{
+				schema.UserName:      "tester RCurR_XV9ZA****",
+				schema.RecipientID:   "****",
+				schema.ActivityName:  "Bearer ****",
+				schema.Locale:        "RCurR_XV9ZA****",
+				schema.ErrorMessage:  "401 for ****",
+				schema.ActivityValue: `{"password":"****"}`,
+			}},
 		},
 		{
 			name: "jwt in a message",
@@ -104,7 +128,7 @@ func TestCollectorConfigMasksCredentials(t *testing.T) {
 			},
 			want: want{attrs: map[string]string{
 				schema.DimensionPrefix + "authorization": "Bearer ****",
-				schema.DimensionPrefix + "directLine":    "****",
+				schema.DimensionPrefix + "directLine":    "RCurR_XV9ZA****",
 			}},
 		},
 		{
@@ -242,7 +266,7 @@ func (p *maskingPipeline) run(t *testing.T, logs plog.Logs) plog.LogRecord {
 	return all[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
 }
 
-func startProcessor(t *testing.T, factory processor.Factory, id string, processors *confmap.Conf, next consumer.Logs) processor.Logs {
+func startProcessor(t testing.TB, factory processor.Factory, id string, processors *confmap.Conf, next consumer.Logs) processor.Logs {
 	t.Helper()
 	section, err := processors.Sub(id)
 	if err != nil {

@@ -109,7 +109,7 @@ func addTurn(logs plog.Logs, conversation string, unauthenticated bool, body str
 	rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetEmptyBytes().FromRaw([]byte(body))
 }
 
-func unmarshalSection(t *testing.T, conf *confmap.Conf, key string, cfg any) {
+func unmarshalSection(t testing.TB, conf *confmap.Conf, key string, cfg any) {
 	t.Helper()
 	section, err := conf.Sub(key)
 	if err != nil {
