@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -170,6 +171,8 @@ type batch struct {
 	built int
 
 	logs    plog.Logs // the batch being built
+	// batchRows is the most records the batch being built can still take.
+	batchRows int
 	byAgent map[string]plog.LogRecordSlice
 	records int // log records made
 	// seen holds the item ids of this window with their ingestion time.
@@ -205,12 +208,14 @@ func newBatch(appID string, delivered map[string]time.Time) *batch {
 
 // rowStore keeps copies of decoded rows: their cells packed into large
 // shared chunks, their layouts in fixed-size blocks, neither holding
-// pointers per row nor copied as the window grows.
+// pointers per row nor copied as the window grows. Chunks and blocks are
+// released as soon as their rows are built and reused by the next window,
+// so a steady stream of windows allocates almost nothing for them.
 type rowStore struct {
 	chunks [][]byte
-	blocks [][]storedRow
+	blocks []*[rowBlockSize]storedRow
 	n      int
-	// freed counts the leading chunks and blocks released by release.
+	// freedChunks and freedBlocks count the leading ones already released.
 	freedChunks, freedBlocks int
 }
 
@@ -224,17 +229,28 @@ const (
 	rowBlockSize = 4096
 )
 
+var (
+	chunkPool = sync.Pool{New: func() any { return new([rowChunkSize]byte) }}
+	blockPool = sync.Pool{New: func() any { return new([rowBlockSize]storedRow) }}
+)
+
 func (s *rowStore) add(row *resultRow) {
 	n := len(row.arena)
 	last := len(s.chunks) - 1
 	if last < 0 || cap(s.chunks[last])-len(s.chunks[last]) < n {
-		s.chunks = append(s.chunks, make([]byte, 0, max(rowChunkSize, n)))
+		var chunk []byte
+		if n <= rowChunkSize {
+			chunk = chunkPool.Get().(*[rowChunkSize]byte)[:0]
+		} else {
+			chunk = make([]byte, 0, n) // a row larger than a chunk: its own
+		}
+		s.chunks = append(s.chunks, chunk)
 		last++
 	}
 	start := len(s.chunks[last])
 	s.chunks[last] = append(s.chunks[last], row.arena...)
 	if s.n%rowBlockSize == 0 {
-		s.blocks = append(s.blocks, make([]storedRow, rowBlockSize))
+		s.blocks = append(s.blocks, blockPool.Get().(*[rowBlockSize]storedRow))
 	}
 	*s.at(s.n) = storedRow{rowCells: row.rowCells, chunk: int32(last), start: int32(start), end: int32(start + n)}
 	s.n++
@@ -252,17 +268,26 @@ func (s *rowStore) get(i int, dst *resultRow) {
 // truncate keeps the first n rows.
 func (s *rowStore) truncate(n int) { s.n = n }
 
-// release drops the chunks and blocks that only hold rows before row i.
+// release hands back the chunks and blocks that only hold rows before row
+// i, all of them once i is past the last row. Nothing built from a row
+// refers to its chunk: every string is a copy.
 func (s *rowStore) release(i int) {
-	if i >= s.n {
-		*s = rowStore{}
-		return
+	blocks, chunks := len(s.blocks), len(s.chunks)
+	if i < s.n {
+		blocks, chunks = i/rowBlockSize, int(s.at(i).chunk)
 	}
-	for ; s.freedBlocks < i/rowBlockSize; s.freedBlocks++ {
+	for ; s.freedBlocks < blocks; s.freedBlocks++ {
+		blockPool.Put(s.blocks[s.freedBlocks])
 		s.blocks[s.freedBlocks] = nil
 	}
-	for c := int(s.at(i).chunk); s.freedChunks < c; s.freedChunks++ {
+	for ; s.freedChunks < chunks; s.freedChunks++ {
+		if c := s.chunks[s.freedChunks]; cap(c) == rowChunkSize {
+			chunkPool.Put((*[rowChunkSize]byte)(c[:rowChunkSize]))
+		}
 		s.chunks[s.freedChunks] = nil
+	}
+	if i >= s.n {
+		*s = rowStore{}
 	}
 }
 
@@ -337,6 +362,7 @@ func (b *batch) nextBatch(size int) (plog.Logs, int) {
 	b.logs = plog.NewLogs()
 	clear(b.byAgent)
 	first := b.records
+	b.batchRows = min(size, b.rows.n-b.built)
 	var row resultRow
 	for b.built < b.rows.n && b.records-first < size {
 		b.rows.get(b.built, &row)
@@ -453,6 +479,10 @@ func (b *batch) recordSlice(agent string) plog.LogRecordSlice {
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	s := sl.LogRecords()
+	if len(b.byAgent) == 0 {
+		// Often the only agent: its list is allocated once, not grown.
+		s.EnsureCapacity(b.batchRows)
+	}
 	b.byAgent[agent] = s
 	return s
 }
