@@ -170,11 +170,11 @@ type batch struct {
 	// built counts the stored rows already turned into records (or drops).
 	built int
 
-	logs    plog.Logs // the batch being built
+	logs plog.Logs // the batch being built
 	// batchRows is the most records the batch being built can still take.
 	batchRows int
-	byAgent map[string]plog.LogRecordSlice
-	records int // log records made
+	byAgent   map[string]plog.LogRecordSlice
+	records   int // log records made
 	// seen holds the item ids of this window with their ingestion time.
 	seen      map[string]time.Time
 	drops     map[string]int
