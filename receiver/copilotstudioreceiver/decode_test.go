@@ -1,9 +1,11 @@
 package copilotstudioreceiver
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -405,7 +407,7 @@ func TestOverFullResultLeavesOutItsLastInstant(t *testing.T) {
 	}
 	body := response(t, standardColumns, [][]any{
 		at("a", "2026-02-18T01:25:01Z"), at("b", "2026-02-18T01:25:02Z"), at("c", "2026-02-18T01:25:02Z"),
-		at("d", "2026-02-18T01:25:03Z"), at("e", "2026-02-18T01:25:03Z"),
+		at("d", "2026-02-18T01:25:03Z"), at("bad", "not a time"), at("e", "2026-02-18T01:25:03Z"),
 	})
 	for _, overFull := range []bool{false, true} {
 		b := newBatch(testAppID, nil)
@@ -424,6 +426,10 @@ func TestOverFullResultLeavesOutItsLastInstant(t *testing.T) {
 		}
 		if strings.Join(ids, ",") != want || len(b.seen) != len(ids) {
 			t.Errorf("overFull=%v: records %v (seen %d), want %s", overFull, ids, len(b.seen), want)
+		}
+		// A malformed row is counted whatever the cut, even among the rows left out.
+		if b.drops[reasonBadColumn] != 1 || len(b.malformed) != 1 || b.malformed[0].itemID != "bad" {
+			t.Errorf("overFull=%v: drops %v, malformed %+v; want the row \"bad\" counted once", overFull, b.drops, b.malformed)
 		}
 		if !cut.Equal(time.Date(2026, 2, 18, 1, 25, 3, 0, time.UTC)) {
 			t.Errorf("cut = %v", cut)
@@ -444,4 +450,83 @@ func TestRowOfAnEventNotAskedForIsDropped(t *testing.T) {
 	if got := recordsByID(b.logs); len(got) != 1 || b.drops[reasonUnexpectedEvent] != 1 || b.malformed[0].itemID != "odd" {
 		t.Fatalf("records %d, drops %v, malformed %+v", len(got), b.drops, b.malformed)
 	}
+}
+
+// TestBatchesMatchRowByRowBuild builds a window of several thousand rows
+// (more than one block of stored rows, several chunks) in batches and
+// checks every record against building the rows straight from the decoder,
+// also after a second window has reused the first one's released memory.
+func TestBatchesMatchRowByRowBuild(t *testing.T) {
+	body := benchResponse(3 << 20)
+	reference := func(body []byte) []map[string]any {
+		b := newBatch(testAppID, nil)
+		if _, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { b.add(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return recordsAsRaw(b.logs)
+	}
+	batched := func(body []byte) []plog.Logs {
+		b := newBatch(testAppID, nil)
+		if _, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { b.offer(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		b.finish(false)
+		var out []plog.Logs
+		for {
+			logs, n := b.nextBatch(999)
+			if n == 0 {
+				return out
+			}
+			if n > 999 || logs.LogRecordCount() != n {
+				t.Fatalf("batch of %d records (%d in the logs), want at most 999", n, logs.LogRecordCount())
+			}
+			out = append(out, logs)
+		}
+	}
+	want := reference(body)
+	if len(want) <= rowBlockSize {
+		t.Fatalf("only %d rows: the test needs more than one block", len(want))
+	}
+	first := batched(body)
+	// A second, different window reuses the first one's chunks and blocks.
+	second := bytes.ReplaceAll(benchResponse(3<<20), []byte("reset"), []byte("RESET"))
+	if got, want2 := concatRaw(batched(second)), reference(second); !reflect.DeepEqual(got, want2) {
+		t.Fatal("second window's records differ from the row-by-row build")
+	}
+	got := concatRaw(first)
+	if len(got) != len(want) {
+		t.Fatalf("%d records in batches, %d row by row", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("record %d differs:\n%v\nwant\n%v", i, got[i], want[i])
+		}
+	}
+}
+
+// recordsAsRaw lists each record's fields and attributes, in order.
+func recordsAsRaw(ld plog.Logs) []map[string]any {
+	var out []map[string]any
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		rl := ld.ResourceLogs().At(i)
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				out = append(out, map[string]any{
+					"resource": rl.Resource().Attributes().AsRaw(), "attributes": lr.Attributes().AsRaw(),
+					"body": lr.Body().AsRaw(), "event": lr.EventName(), "time": lr.Timestamp(), "observed": lr.ObservedTimestamp(),
+				})
+			}
+		}
+	}
+	return out
+}
+
+func concatRaw(batches []plog.Logs) []map[string]any {
+	var out []map[string]any
+	for _, ld := range batches {
+		out = append(out, recordsAsRaw(ld)...)
+	}
+	return out
 }
