@@ -143,6 +143,13 @@ func TestDecodeRowsToRecords(t *testing.T) {
 			wantKept: true,
 		},
 		{
+			name:     "empty and null custom properties make no attribute; an empty known field stays",
+			row:      std("e1", "BotMessageReceived", `{"type":"message","conversationId":"c10","speak":"","Extra":null,"locale":"","Kept":"k"}`),
+			attrs:    map[string]any{schema.Locale: "", schema.DimensionPrefix + "Kept": "k"},
+			absent:   []string{schema.DimensionPrefix + "speak", schema.DimensionPrefix + "Extra"},
+			wantKept: true,
+		},
+		{
 			name:     "customDimensions returned as an object",
 			row:      []any{"2026-02-18T01:24:36.123Z", "BotMessageReceived", "m7", map[string]any{"type": "message", "conversationId": "c9", "text": "obj"}, "HR Agent", "2026-02-18T01:25:10Z"},
 			body:     "obj",

@@ -626,6 +626,11 @@ func (d *dimensions) parse(row *resultRow, isMessage bool) error {
 			case p.field == fieldActivityType && p.kind == cellString:
 				d.activityType = len(d.pairs)
 			}
+			if p.field == fieldOther && p.kind == cellString && p.valEnd == p.valStart {
+				// An empty custom property says nothing: like null, it makes
+				// no attribute (one value less for every processor to scan).
+				p.kind = cellNull
+			}
 			if p.kind != cellNull && (p.field != fieldText || p.kind != cellString) {
 				d.attrs++
 			}
