@@ -2,9 +2,11 @@ package activitypairprocessor
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,25 +118,43 @@ func TestStorageSnapshotReplacesSegments(t *testing.T) {
 	assert.Equal(t, []summary{c1Turn1}, h.summaries())
 }
 
+// storeSegments writes segments (unframed, as decodeSegment reads them)
+// the way store.save does, after cut bytes are taken off the end.
+func storeSegments(t *testing.T, c storage.Client, cut int, segs ...[]byte) {
+	t.Helper()
+	var rec []byte
+	for _, seg := range segs {
+		rec = binary.AppendUvarint(rec, uint64(len(seg)))
+		rec = append(rec, seg...)
+	}
+	st := &store{client: c, first: 1, snapEnd: 1, next: 1}
+	rec = rec[:len(rec)-cut]
+	require.NoError(t, st.put(context.Background(), 1, rec, &manifest{1, 1, 1 + chunksOf(rec)}))
+}
+
 func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
+	delta := func() []byte {
+		s := newState(testConfig())
+		s.journal = &journal{}
+		s.addLogs(logsOf(c1m1, c1t1), 0)
+		return encodeDelta(s)
+	}
 	for name, corrupt := range map[string]func(t *testing.T, c storage.Client){
 		"manifest of another version": func(t *testing.T, c storage.Client) {
 			require.NoError(t, c.Set(context.Background(), manifestKey, []byte{99, 1, 1}))
 		},
 		"garbage segment": func(t *testing.T, c storage.Client) {
-			require.NoError(t, c.Set(context.Background(), manifestKey, encodeManifest(1, 1)))
-			require.NoError(t, c.Set(context.Background(), segmentKey(1), []byte{stateVersion, 0xff, 0xff, 0xff}))
+			storeSegments(t, c, 0, []byte{stateVersion, 0xff, 0xff, 0xff})
 		},
-		"missing segment": func(t *testing.T, c storage.Client) {
-			require.NoError(t, c.Set(context.Background(), manifestKey, encodeManifest(1, 3)))
+		"missing chunks": func(t *testing.T, c storage.Client) {
+			require.NoError(t, c.Set(context.Background(), manifestKey, manifest{1, 1, 3}.encode()))
 		},
 		"truncated segment": func(t *testing.T, c storage.Client) {
-			s := newState(testConfig())
-			s.journal = &journal{}
-			s.addLogs(logsOf(c1m1, c1t1), 0)
-			seg := encodeDelta(s)
-			require.NoError(t, c.Set(context.Background(), manifestKey, encodeManifest(1, 1)))
-			require.NoError(t, c.Set(context.Background(), segmentKey(1), seg[:len(seg)-3]))
+			seg := delta()
+			storeSegments(t, c, 0, seg[:len(seg)-3])
+		},
+		"last segment cut short": func(t *testing.T, c storage.Client) {
+			storeSegments(t, c, 3, delta(), delta())
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -156,6 +176,144 @@ func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
 			assert.Equal(t, []summary{c1Turn1}, h.summaries(), "the replaced state is readable")
 		})
 	}
+}
+
+// State written by format version 1 (one key per segment) is unreadable to
+// this build: it starts clean, and the old keys go with the first snapshot.
+func TestFormatVersion1IsReplacedAndItsKeysDeleted(t *testing.T) {
+	host := newFileStorage(t)
+	ext := host.Extension.(storage.Extension)
+	openClient := func() storage.Client {
+		client, err := ext.GetClient(context.Background(), component.KindProcessor, component.NewID(metadata.Type), "")
+		require.NoError(t, err)
+		return client
+	}
+	client := openClient()
+	require.NoError(t, client.Set(context.Background(), manifestKey, []byte{1, 4, 5}))
+	for n := uint64(4); n <= 5; n++ {
+		require.NoError(t, client.Set(context.Background(), legacySegmentKey(n), []byte{1, 0, 0, 0, 0}))
+	}
+	require.NoError(t, client.Close(context.Background()))
+
+	h := newHarness(t, storageConfig(), host)
+	metadatatest.AssertEqualActivitypairStateRestoreFailures(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	h.kill()
+	client = openClient()
+	for n := uint64(4); n <= 5; n++ {
+		v, err := client.Get(context.Background(), legacySegmentKey(n))
+		require.NoError(t, err)
+		assert.Nil(t, v, "segment %d of the old format", n)
+	}
+	require.NoError(t, client.Close(context.Background()))
+}
+
+// A state of many chunks, more than one read brings back, is restored
+// whole, and a snapshot deletes the chunks it replaces.
+func TestStorageRestoresLargeStateAndSnapshotDeletesOldChunks(t *testing.T) {
+	host := newFileStorage(t)
+	h := newHarness(t, storageConfig(), host)
+	long := strings.Repeat("a long question, ", 200) // about 3.4 KB
+	const convs = 400
+	var rows []testRow
+	for i := range convs {
+		conv := fmt.Sprintf("conv-%d", i)
+		rows = append(rows, msg(conv, fmt.Sprintf("i%d", i), time.Minute, conv+"|a", long))
+	}
+	h.consume(rows...)
+	st := h.p.store
+	require.Greater(t, st.next-st.first, uint64(restoreBatch), "the state spans more chunks than one read")
+	h.kill()
+
+	h.start(storageConfig(), host)
+	metadatatest.AssertEqualActivitypairRowsBuffered(t, h.tel, []metricdata.DataPoint[int64]{{Value: convs}}, metricdatatest.IgnoreTimestamp())
+	st = h.p.store
+	st.minSnapshot = 0
+	st.sinceSnap = 3*st.snapBytes + 1 // due
+	st.pieceBytes = 64 << 10          // in many batches
+	oldFirst, oldNext := st.first, st.next
+	calls := 0
+	h.p.store.client = &countingBatches{Client: st.client, calls: &calls}
+	h.consume(reply("conv-0", "r0", time.Minute+time.Second, "conv-0|a", "an answer"))
+	require.Equal(t, oldNext, st.first, "the snapshot starts after the chunks it replaces")
+	require.Greater(t, calls, 10, "the snapshot was written in pieces")
+	h.kill()
+
+	ext := host.Extension.(storage.Extension)
+	client, err := ext.GetClient(context.Background(), component.KindProcessor, component.NewID(metadata.Type), "")
+	require.NoError(t, err)
+	for _, n := range []uint64{oldFirst, (oldFirst + oldNext) / 2, oldNext - 1} {
+		v, err := client.Get(context.Background(), chunkKey(n))
+		require.NoError(t, err)
+		assert.Nil(t, v, "chunk %d was replaced by the snapshot", n)
+	}
+	v, err := client.Get(context.Background(), chunkKey(oldNext))
+	require.NoError(t, err)
+	assert.NotNil(t, v, "the snapshot's first chunk")
+	require.NoError(t, client.Close(context.Background()))
+
+	h.start(storageConfig(), host)
+	metadatatest.AssertEqualActivitypairRowsBuffered(t, h.tel, []metricdata.DataPoint[int64]{{Value: convs + 1}}, metricdatatest.IgnoreTimestamp())
+}
+
+type countingBatches struct {
+	storage.Client
+	calls *int
+}
+
+func (c *countingBatches) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	*c.calls++
+	return c.Client.Batch(ctx, ops...)
+}
+
+// A snapshot written in several batches that fails halfway leaves the
+// stored state as it was: the manifest moves only with the last batch.
+func TestStorageSnapshotFailingHalfwayKeepsTheState(t *testing.T) {
+	fail := false
+	files := newFileStorage(t)
+	host := &testenv.StorageHost{Host: files.Host, Extension: flakyStorage{Extension: files.Extension.(storage.Extension), failNext: &fail}}
+	h := newHarness(t, storageConfig(), host)
+	long := strings.Repeat("a long question, ", 200)
+	var rows []testRow
+	for i := range 100 {
+		conv := fmt.Sprintf("conv-%d", i)
+		rows = append(rows, msg(conv, fmt.Sprintf("i%d", i), time.Minute, conv+"|a", long))
+	}
+	h.consume(rows...)
+	st := h.p.store
+	st.minSnapshot, st.sinceSnap, st.pieceBytes = 0, 3*st.snapBytes+1, 64<<10
+	first, next := st.first, st.next
+	calls := 0
+	st.client = &countingBatches{Client: st.client, calls: &calls}
+	// the second batch of the snapshot fails
+	st.client = &failSecond{Client: st.client, fail: &fail}
+	err := h.p.ConsumeLogs(context.Background(), logsOf(reply("conv-0", "r0", time.Minute+time.Second, "conv-0|a", "an answer")))
+	require.ErrorContains(t, err, "disk is gone")
+	require.Equal(t, 2, calls, "one piece written, the second failed")
+	assert.Equal(t, [2]uint64{first, next}, [2]uint64{st.first, st.next}, "the live range did not move")
+	h.kill()
+
+	h.start(storageConfig(), host)
+	metadatatest.AssertEqualActivitypairRowsBuffered(t, h.tel, []metricdata.DataPoint[int64]{{Value: 100}}, metricdatatest.IgnoreTimestamp())
+	// the receiver sends the window again; the chunks of the failed snapshot are overwritten
+	h.consume(reply("conv-0", "r0", time.Minute+time.Second, "conv-0|a", "an answer"))
+	h.kill()
+	h.start(storageConfig(), host)
+	metadatatest.AssertEqualActivitypairRowsBuffered(t, h.tel, []metricdata.DataPoint[int64]{{Value: 101}}, metricdatatest.IgnoreTimestamp())
+}
+
+// failSecond sets fail before the second batch it passes on.
+type failSecond struct {
+	storage.Client
+	fail  *bool
+	calls int
+}
+
+func (c *failSecond) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	c.calls++
+	if c.calls == 2 {
+		*c.fail = true
+	}
+	return c.Client.Batch(ctx, ops...)
 }
 
 // flakyStorage fails the next storage batch when told to, as a crash
