@@ -18,6 +18,9 @@ import (
 // benchmark functions run several times as b.N grows.
 var benchBody = sync.OnceValue(func() []byte { return benchResponse(100 << 20) })
 
+// benchWindowBody is a default window's response: about 50,000 rows.
+var benchWindowBody = sync.OnceValue(func() []byte { return benchResponse(24 << 20) })
+
 // benchResponse renders a query response of about size bytes in the real
 // shape, with a realistic mix of Copilot Studio rows.
 func benchResponse(size int) []byte {
@@ -62,8 +65,8 @@ func benchResponse(size int) []byte {
 	return b.Bytes()
 }
 
-// BenchmarkDecodeResponse decodes a ~100 MB query response into log records
-// as a poll does: the streaming scanner keeps each row's cells (offer), then
+// BenchmarkDecodeResponse decodes a ~100 MB query response (the largest the
+// API returns) into log records as a poll does: the streaming scanner keeps each row's cells (offer), then
 // the records are built in batches of the default max_batch_size
 // (customDimensions parsing, pdata building), each batch dropped once built
 // as the pipeline drops it once consumed. Iterations follow each other
@@ -71,8 +74,14 @@ func benchResponse(size int) []byte {
 // are the steady state. In the receiver, decoding runs before the first
 // batch goes out and building runs alongside the next consumer; they are
 // reported apart (decode-, build-cpu-ns/row).
-func BenchmarkDecodeResponse(b *testing.B) {
-	body := benchBody()
+func BenchmarkDecodeResponse(b *testing.B) { benchDecode(b, benchBody()) }
+
+// BenchmarkDecodeResponseWindow is the same on a default window: a response
+// of about max_rows_per_query (50,000) rows, ~24 MB. Windows like it follow
+// each other in a backlog, and each reuses the memory of the one before.
+func BenchmarkDecodeResponseWindow(b *testing.B) { benchDecode(b, benchWindowBody()) }
+
+func benchDecode(b *testing.B, body []byte) {
 	b.SetBytes(int64(len(body)))
 	var rows int
 	var decodeCPU, buildCPU time.Duration
@@ -99,6 +108,7 @@ func BenchmarkDecodeResponse(b *testing.B) {
 		rows = res.rows
 		return cpu1 - cpu0, processCPU() - cpu1
 	}
+	decodeAndBuild(func(plog.Logs) {}) // the window before, whose memory the first one reuses
 	runtime.ReadMemStats(&start)
 	b.ResetTimer()
 	for range b.N {
@@ -125,8 +135,8 @@ func BenchmarkDecodeResponse(b *testing.B) {
 	// record is built (held), and by the records of the whole window had
 	// they all been kept (retained), relative to the response size.
 	var before, after runtime.MemStats
+	dropIdleRows()
 	runtime.GC()
-	runtime.GC() // twice: the pools' idle chunks go too
 	runtime.ReadMemStats(&before)
 	bt := newBatch(testAppID, nil)
 	if _, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { bt.offer(r); return nil }); err != nil {
@@ -139,14 +149,23 @@ func BenchmarkDecodeResponse(b *testing.B) {
 	runtime.KeepAlive(bt)
 	bt = nil
 	var kept []plog.Logs
-	runtime.GC()
+	dropIdleRows()
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	decodeAndBuild(func(l plog.Logs) { kept = append(kept, l) })
+	dropIdleRows()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(body)), "retained/response")
 	runtime.KeepAlive(kept)
+}
+
+// dropIdleRows forgets the memory kept for the next window, so it does not
+// count as the heap a measured window holds.
+func dropIdleRows() {
+	idleRows.Lock()
+	defer idleRows.Unlock()
+	idleRows.chunks, idleRows.blocks = nil, nil
 }
 
 // BenchmarkDecodeResponseScanOnly is the streaming decoder alone, without

@@ -209,8 +209,7 @@ func newBatch(appID string, delivered map[string]time.Time) *batch {
 // rowStore keeps copies of decoded rows: their cells packed into large
 // shared chunks, their layouts in fixed-size blocks, neither holding
 // pointers per row nor copied as the window grows. Chunks and blocks are
-// released as soon as their rows are built and reused by the next window,
-// so a steady stream of windows allocates almost nothing for them.
+// released as soon as their rows are built, for the next window to reuse.
 type rowStore struct {
 	chunks [][]byte
 	blocks []*[rowBlockSize]storedRow
@@ -227,12 +226,62 @@ type storedRow struct {
 const (
 	rowChunkSize = 1 << 20
 	rowBlockSize = 4096
+	// Idle memory kept for the next window: a default window
+	// (max_rows_per_query 50,000 rows of about 500 bytes) fits.
+	maxIdleChunks = 32
+	maxIdleBlocks = 16
 )
 
-var (
-	chunkPool = sync.Pool{New: func() any { return new([rowChunkSize]byte) }}
-	blockPool = sync.Pool{New: func() any { return new([rowBlockSize]storedRow) }}
-)
+// idleRows recycles chunks and blocks from window to window. Not a
+// sync.Pool: a pool is emptied by every second garbage collection, and a
+// busy collector runs several while one window is passed on, so the next
+// window would allocate afresh (about the size of its response) each time.
+var idleRows struct {
+	sync.Mutex
+	chunks []*[rowChunkSize]byte
+	blocks []*[rowBlockSize]storedRow
+}
+
+func newChunk() []byte {
+	idleRows.Lock()
+	defer idleRows.Unlock()
+	if n := len(idleRows.chunks); n > 0 {
+		c := idleRows.chunks[n-1]
+		idleRows.chunks = idleRows.chunks[:n-1]
+		return c[:0]
+	}
+	return make([]byte, 0, rowChunkSize)
+}
+
+func newBlock() *[rowBlockSize]storedRow {
+	idleRows.Lock()
+	defer idleRows.Unlock()
+	if n := len(idleRows.blocks); n > 0 {
+		b := idleRows.blocks[n-1]
+		idleRows.blocks = idleRows.blocks[:n-1]
+		return b
+	}
+	return new([rowBlockSize]storedRow)
+}
+
+func releaseChunk(c []byte) {
+	if cap(c) != rowChunkSize {
+		return // a row larger than a chunk had its own
+	}
+	idleRows.Lock()
+	defer idleRows.Unlock()
+	if len(idleRows.chunks) < maxIdleChunks {
+		idleRows.chunks = append(idleRows.chunks, (*[rowChunkSize]byte)(c[:rowChunkSize]))
+	}
+}
+
+func releaseBlock(b *[rowBlockSize]storedRow) {
+	idleRows.Lock()
+	defer idleRows.Unlock()
+	if len(idleRows.blocks) < maxIdleBlocks {
+		idleRows.blocks = append(idleRows.blocks, b)
+	}
+}
 
 func (s *rowStore) add(row *resultRow) {
 	n := len(row.arena)
@@ -240,7 +289,7 @@ func (s *rowStore) add(row *resultRow) {
 	if last < 0 || cap(s.chunks[last])-len(s.chunks[last]) < n {
 		var chunk []byte
 		if n <= rowChunkSize {
-			chunk = chunkPool.Get().(*[rowChunkSize]byte)[:0]
+			chunk = newChunk()
 		} else {
 			chunk = make([]byte, 0, n) // a row larger than a chunk: its own
 		}
@@ -250,7 +299,7 @@ func (s *rowStore) add(row *resultRow) {
 	start := len(s.chunks[last])
 	s.chunks[last] = append(s.chunks[last], row.arena...)
 	if s.n%rowBlockSize == 0 {
-		s.blocks = append(s.blocks, blockPool.Get().(*[rowBlockSize]storedRow))
+		s.blocks = append(s.blocks, newBlock())
 	}
 	*s.at(s.n) = storedRow{rowCells: row.rowCells, chunk: int32(last), start: int32(start), end: int32(start + n)}
 	s.n++
@@ -277,13 +326,11 @@ func (s *rowStore) release(i int) {
 		blocks, chunks = i/rowBlockSize, int(s.at(i).chunk)
 	}
 	for ; s.freedBlocks < blocks; s.freedBlocks++ {
-		blockPool.Put(s.blocks[s.freedBlocks])
+		releaseBlock(s.blocks[s.freedBlocks])
 		s.blocks[s.freedBlocks] = nil
 	}
 	for ; s.freedChunks < chunks; s.freedChunks++ {
-		if c := s.chunks[s.freedChunks]; cap(c) == rowChunkSize {
-			chunkPool.Put((*[rowChunkSize]byte)(c[:rowChunkSize]))
-		}
+		releaseChunk(s.chunks[s.freedChunks])
 		s.chunks[s.freedChunks] = nil
 	}
 	if i >= s.n {
