@@ -2,6 +2,7 @@ package activitypairprocessor
 
 import (
 	"bytes"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -156,40 +157,41 @@ func parseGUID(s string) (g guid, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return g, false
 	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i-- // skip the dash: the loop adds 2
-			continue
-		}
-		hi, lo := unhex(s[i]), unhex(s[i+1])
-		if hi > 15 || lo > 15 {
-			return g, false
-		}
+	var bad byte
+	for j, i := range guidDigitAt {
+		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
+		bad |= hi | lo
 		g[j] = hi<<4 | lo
-		j++
 	}
-	return g, true
+	return g, bad <= 0xf
 }
 
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10
+// guidDigitAt is where each byte's two hex digits start in a GUID's text.
+var guidDigitAt = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexValue is the value of a hex digit, 0xff for any other byte: a table
+// (parseGUID runs for every row) instead of a switch per digit.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		t[c] = 0xff
 	}
-	return 255
-}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c] = c - 'a' + 10
+		t[c-'a'+'A'] = c - 'a' + 10
+	}
+	return t
+}()
 
 func formatGUID(b []byte, g guid) []byte {
-	for i, x := range g {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
-	}
-	return b
+	var t [36]byte
+	hex.Encode(t[0:8], g[0:4])
+	hex.Encode(t[9:13], g[4:6])
+	hex.Encode(t[14:18], g[6:8])
+	hex.Encode(t[19:23], g[8:10])
+	hex.Encode(t[24:36], g[10:16])
+	t[8], t[13], t[18], t[23] = '-', '-', '-', '-'
+	return append(b, t[:]...)
 }

@@ -40,3 +40,23 @@ func TestIDSetForgetsWholeBucketsPastTheHorizon(t *testing.T) {
 	assert.True(t, s.contains(recent, at(time.Hour)))
 	assert.Equal(t, 1, s.emittedLen())
 }
+
+// Any byte but a hex digit, at any digit position, makes an id text, not a
+// GUID; every hex digit in either case reads back.
+func TestParseGUIDEveryByteAtEveryPosition(t *testing.T) {
+	const g = "0123abcd-ef01-4567-89ab-CDEF01234567"
+	for pos := range len(g) {
+		if g[pos] == '-' {
+			continue
+		}
+		for c := range 256 {
+			s := g[:pos] + string([]byte{byte(c)}) + g[pos+1:]
+			_, ok := parseGUID(s)
+			isHex := strings.ContainsRune("0123456789abcdefABCDEF", rune(c)) && c < 128
+			assert.Equal(t, isHex, ok, "%q", s)
+			if ok {
+				assert.Equal(t, strings.ToLower(s), newItemID(s).String())
+			}
+		}
+	}
+}

@@ -32,39 +32,36 @@ func appendNestedContent(b []byte, s string) []byte { return appendEscaped(b, s,
 func appendEscaped(b []byte, s string, nested bool) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip plain ASCII eight bytes at a time, then look at the next
+		// eight bytes (or the tail) one character at a time.
 		i += plainASCIIPrefix(s[i:])
-		if i == len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if safeASCII[c] {
+		for end := min(i+8, len(s)); i < end; {
+			c := s[i]
+			if c < utf8.RuneSelf {
+				if !safeASCII[c] {
+					b = append(b, s[start:i]...)
+					b = appendEscape(b, c, nested)
+					start = i + 1
+				}
 				i++
 				continue
 			}
-			b = append(b, s[start:i]...)
-			b = appendEscape(b, c, nested)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
-			// Invalid bytes become U+FFFD; U+2028 and U+2029 are valid JSON
-			// but break JavaScript readers.
-			if r == utf8.RuneError {
-				r = '\uFFFD'
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+				// Invalid bytes become U+FFFD; U+2028 and U+2029 are valid
+				// JSON but break JavaScript readers.
+				if r == utf8.RuneError {
+					r = '\uFFFD'
+				}
+				b = append(b, s[start:i]...)
+				if nested {
+					b = append(b, '\\')
+				}
+				b = append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+				start = i + size
 			}
-			b = append(b, s[start:i]...)
-			if nested {
-				b = append(b, '\\')
-			}
-			b = append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 			i += size
-			start = i
-			continue
 		}
-		i += size
 	}
 	return append(b, s[start:]...)
 }

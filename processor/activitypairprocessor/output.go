@@ -107,7 +107,10 @@ func (s *state) build(b *batch, enc encoder, now int64) plog.Logs {
 			if turns == 0 {
 				records = newConversationLogs(resources, c, p.nonEmpty(0, take)+p.nonEmpty(p.chronological, len(p.plans)))
 			}
-			t := turn{conv: c, rows: pl.rows, index: int(c.nextIndex) + turns, trigger: trig}
+			// One turn value reused: passed to the encoder (an interface),
+			// a local one would be allocated for every turn.
+			t := &s.turn
+			*t = turn{conv: c, rows: pl.rows, index: int(c.nextIndex) + turns, trigger: trig}
 			if pl.request >= 0 {
 				t.request = &c.rows[pl.request]
 			}
@@ -115,7 +118,7 @@ func (s *state) build(b *batch, enc encoder, now int64) plog.Logs {
 			rec := records.AppendEmpty()
 			rec.SetTimestamp(pcommon.Timestamp(t.at))
 			rec.SetObservedTimestamp(pcommon.Timestamp(now))
-			enc.encode(rec, &t)
+			enc.encode(rec, t)
 			b.indices = append(b.indices, pl.rows...)
 			b.counts[t.outcome][trig]++
 			turns++
@@ -132,6 +135,7 @@ func (s *state) build(b *batch, enc encoder, now int64) plog.Logs {
 		}
 		b.spans = append(b.spans, removal{conv: c, from: from, to: len(b.indices), turns: turns})
 	}
+	s.turn = turn{} // hold no conversation
 	return ld
 }
 

@@ -73,6 +73,7 @@ type state struct {
 	stack   []int
 	stale   []*conversation
 	scratch []byte
+	turn    turn     // the turn build is writing
 	journal *journal // changes since the last save; nil without storage
 }
 
@@ -469,7 +470,9 @@ func removeIndices(rows []row, idx []int32) []row {
 		w++
 	}
 	clear(rows[w:])
-	if cap(rows) > 4*w && cap(rows) > 16 {
+	// Arrays of up to 32 rows (4 KB) stay: a busy conversation keeps a few
+	// rows between calls and would otherwise reallocate on every call.
+	if cap(rows) > 4*w && cap(rows) > 32 {
 		return slices.Clone(rows[:w])
 	}
 	return rows[:w]
