@@ -537,3 +537,16 @@ func concatRaw(batches []plog.Logs) []map[string]any {
 	}
 	return out
 }
+
+func TestIndexQuoteOrEscape(t *testing.T) {
+	long := strings.Repeat("a", 40)
+	for in, want := range map[string]int{
+		"": -1, "abc": -1, `ab"c`: 2, `a\"`: 1, long: -1,
+		long + `"`: 40, long + `\`: 40, long + `x"y\`: 41, long + `x\y"`: 41,
+		long[:15] + `"`: 15, long[:16] + `"`: 16, long[:17] + `\"`: 17,
+	} {
+		if got := indexQuoteOrEscape([]byte(in)); got != want {
+			t.Errorf("indexQuoteOrEscape(%q) = %d, want %d", in, got, want)
+		}
+	}
+}

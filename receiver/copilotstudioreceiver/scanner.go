@@ -139,33 +139,64 @@ func (s *scanner) appendString(dst []byte) ([]byte, error) {
 	start := len(dst)
 	for {
 		chunk := s.buf[s.pos:s.end]
-		quote := bytes.IndexByte(chunk, '"')
-		if quote < 0 {
-			quote = len(chunk)
+		i := indexQuoteOrEscape(chunk)
+		if i < 0 {
+			dst = append(dst, chunk...)
+			s.pos = s.end
+			if !s.more() {
+				return dst, s.fail("unterminated string")
+			}
+			continue
 		}
-		if esc := bytes.IndexByte(chunk[:quote], '\\'); esc >= 0 {
-			dst = append(dst, chunk[:esc]...)
-			s.pos += esc
+		dst = append(dst, chunk[:i]...)
+		s.pos += i
+		if chunk[i] == '\\' {
+			// \" and \\ (nearly every escape of customDimensions) in line.
+			if i+1 < len(chunk) && (chunk[i+1] == '"' || chunk[i+1] == '\\') {
+				dst = append(dst, chunk[i+1])
+				s.pos += 2
+				continue
+			}
 			var err error
 			if dst, err = s.appendEscape(dst); err != nil {
 				return dst, err
 			}
 			continue
 		}
-		dst = append(dst, chunk[:quote]...)
-		s.pos += quote
-		if quote < len(chunk) {
-			s.pos++ // closing quote
-			if !s.validUTF8 && !utf8.Valid(dst[start:]) {
-				// As encoding/json does: pdata strings must be valid UTF-8.
-				dst = appendValidUTF8(dst[:start], append([]byte(nil), dst[start:]...))
-			}
-			return dst, nil
+		s.pos++ // closing quote
+		if !s.validUTF8 && !utf8.Valid(dst[start:]) {
+			// As encoding/json does: pdata strings must be valid UTF-8.
+			dst = appendValidUTF8(dst[:start], append([]byte(nil), dst[start:]...))
 		}
-		if !s.more() {
-			return dst, s.fail("unterminated string")
+		return dst, nil
+	}
+}
+
+// indexQuoteOrEscape is the index of the first '"' or '\\' in b, or -1.
+// customDimensions arrives as a JSON string of JSON, an escape every few
+// bytes: a plain loop finds those nearby, where two vectorised searches per
+// escape cost more; long runs without one still get bytes.IndexByte.
+func indexQuoteOrEscape(b []byte) int {
+	const near = 16
+	for i, c := range b[:min(len(b), near)] {
+		if c == '"' || c == '\\' {
+			return i
 		}
 	}
+	if len(b) <= near {
+		return -1
+	}
+	rest := b[near:]
+	if q := bytes.IndexByte(rest, '"'); q >= 0 {
+		rest = rest[:q]
+	}
+	if e := bytes.IndexByte(rest, '\\'); e >= 0 {
+		return near + e
+	}
+	if len(rest) < len(b)-near {
+		return near + len(rest) // the quote
+	}
+	return -1
 }
 
 // appendEscape decodes the escape sequence at s.pos (a backslash).
