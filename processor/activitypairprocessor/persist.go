@@ -44,6 +44,9 @@ const (
 	// about as much as writing them, and the file is 20% smaller.
 	snapshotFactor   = 1
 	minSnapshotBytes = 1 << 20
+	// maxLiveChunks (256 GiB) bounds the range a manifest may name: a
+	// corrupt one must not make the snapshot replacing it delete 2^60 keys.
+	maxLiveChunks = 1 << 24
 	// restoreBatch chunks (1 MiB) are read in one storage call (one
 	// transaction).
 	restoreBatch = 64
@@ -289,7 +292,7 @@ func (st *store) restore(ctx context.Context, s *state, now int64) error {
 		return fmt.Errorf("manifest has format version %d, this build reads %d", v, stateVersion)
 	}
 	first, snapEnd, next := d.uvarint(), d.uvarint(), d.uvarint()
-	if d.err != nil || first > snapEnd || snapEnd > next {
+	if d.err != nil || first > snapEnd || snapEnd > next || next-first > maxLiveChunks {
 		st.needSnap = true
 		return errors.New("manifest is corrupt")
 	}

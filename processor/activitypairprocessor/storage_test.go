@@ -146,6 +146,9 @@ func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
 		"garbage segment": func(t *testing.T, c storage.Client) {
 			storeSegments(t, c, 0, []byte{stateVersion, 0xff, 0xff, 0xff})
 		},
+		"manifest naming 2^40 chunks": func(t *testing.T, c storage.Client) {
+			require.NoError(t, c.Set(context.Background(), manifestKey, manifest{1, 1, 1 << 40}.encode()))
+		},
 		"missing chunks": func(t *testing.T, c storage.Client) {
 			require.NoError(t, c.Set(context.Background(), manifestKey, manifest{1, 1, 3}.encode()))
 		},
