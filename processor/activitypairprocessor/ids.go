@@ -61,11 +61,6 @@ func (i itemID) compare(o itemID) int {
 type idSet struct {
 	buckets map[int64]*idBucket // by observed / idBucketWidth
 	n       int
-	// latest is the bucket created last: a new bucket starts as large as
-	// it is then, instead of growing (and rehashing) its way there from
-	// nothing. (Not the largest bucket: one burst would size every later
-	// bucket for an hour.)
-	latest *idBucket
 }
 
 // idBucketWidth is the span of ingestion time one bucket covers.
@@ -108,13 +103,17 @@ func (s *idSet) emitted(id itemID, observed int64) {
 	k := bucketOf(observed)
 	b := s.buckets[k]
 	if b == nil {
+		// A new bucket starts as large as the average one, instead of
+		// growing (and rehashing) its way there from nothing. (Not as the
+		// last one: emission fills several buckets at once, so the last
+		// is rarely full yet; not as the largest: one burst would size
+		// every later bucket for an hour.)
 		hint := 0
-		if s.latest != nil {
-			hint = len(s.latest.guids)
+		if len(s.buckets) > 0 {
+			hint = s.n / len(s.buckets)
 		}
 		b = &idBucket{guids: make(map[guid]struct{}, hint), others: map[string]struct{}{}}
 		s.buckets[k] = b
-		s.latest = b
 	}
 	before := len(b.guids) + len(b.others)
 	if id.text == "" {
@@ -131,9 +130,6 @@ func (s *idSet) prune(horizon int64) {
 		if (k+1)*idBucketWidth <= horizon {
 			s.n -= len(b.guids) + len(b.others)
 			delete(s.buckets, k)
-			if b == s.latest {
-				s.latest = nil
-			}
 		}
 	}
 }
