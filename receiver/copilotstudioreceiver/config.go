@@ -35,6 +35,10 @@ const (
 	// cost of each ConsumeLogs (a storage commit in stateful processors)
 	// stays small per row.
 	defaultMaxBatchSize = 5000
+	// maxConcurrentBatches bounds max_concurrent_batches: each batch in
+	// flight holds a few MB of records, and past a few more than the cores
+	// there is nothing left to overlap.
+	maxConcurrentBatches = 16
 )
 
 // Config is the copilotstudio receiver's configuration.
@@ -76,6 +80,11 @@ type Config struct {
 	// is passed on in batches of this many records, so the next consumer
 	// works on a few MB at a time while the receiver builds the next batch.
 	MaxBatchSize int `mapstructure:"max_batch_size"`
+	// MaxConcurrentBatches is how many batches of a window may be in the
+	// next consumer's ConsumeLogs at once. 1 passes them one at a time, in
+	// row order. More lets a pipeline that runs inside ConsumeLogs work on
+	// several batches on several cores, at the price of their order.
+	MaxConcurrentBatches int `mapstructure:"max_concurrent_batches"`
 
 	// StorageID names a storage extension (e.g. file_storage) that keeps the
 	// cursor across restarts. Without it the cursor lives in memory.
@@ -141,7 +150,9 @@ func createDefaultConfig() component.Config {
 		Overlap:         time.Minute,
 		MaxRowsPerQuery: 50000,
 		MaxBatchSize:    defaultMaxBatchSize,
-		Dataverse:       configoptional.Default(DataverseConfig{RefreshInterval: time.Hour}),
+		// One at a time: batches reach the next consumer in row order.
+		MaxConcurrentBatches: 1,
+		Dataverse:            configoptional.Default(DataverseConfig{RefreshInterval: time.Hour}),
 	}
 }
 
@@ -186,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBatchSize < 1 || c.MaxBatchSize > apiMaxRows {
 		add("max_batch_size %d is out of range: use 1 to %d log records per batch (default %d)", c.MaxBatchSize, apiMaxRows, defaultMaxBatchSize)
+	}
+	if c.MaxConcurrentBatches < 1 || c.MaxConcurrentBatches > maxConcurrentBatches {
+		add("max_concurrent_batches %d is out of range: use 1 to %d batches in the next consumer at once (default 1: one at a time, in order)", c.MaxConcurrentBatches, maxConcurrentBatches)
 	}
 	if c.ProxyURL != "" {
 		if u, err := url.Parse(c.ProxyURL); err != nil || u.Host == "" {

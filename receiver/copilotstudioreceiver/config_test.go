@@ -70,13 +70,14 @@ func TestLoadFullConfig(t *testing.T) {
 		ApplicationID: "9f3c5d2e-0000-4000-8000-00000000a001",
 		EventNames:    []string{"BotMessageReceived", "BotMessageSend"}, Agents: []string{"HR Agent", "IT Helpdesk"},
 		PollInterval: 5 * time.Minute, InitialLookback: 48 * time.Hour, IngestionDelay: 5 * time.Minute,
-		Overlap: 2 * time.Minute, MaxRowsPerQuery: 100000, MaxBatchSize: 2000, StorageID: &storage,
+		Overlap: 2 * time.Minute, MaxRowsPerQuery: 100000, MaxBatchSize: 2000, MaxConcurrentBatches: 4, StorageID: &storage,
 	}
 	if cfg.Endpoint != want.Endpoint || cfg.Timeout != want.Timeout || cfg.ProxyURL != want.ProxyURL ||
 		cfg.ApplicationID != want.ApplicationID || strings.Join(cfg.EventNames, ",") != strings.Join(want.EventNames, ",") ||
 		strings.Join(cfg.Agents, ",") != strings.Join(want.Agents, ",") || cfg.PollInterval != want.PollInterval ||
 		cfg.InitialLookback != want.InitialLookback || cfg.IngestionDelay != want.IngestionDelay ||
 		cfg.Overlap != want.Overlap || cfg.MaxRowsPerQuery != want.MaxRowsPerQuery || cfg.MaxBatchSize != want.MaxBatchSize ||
+		cfg.MaxConcurrentBatches != want.MaxConcurrentBatches ||
 		*cfg.StorageID != storage {
 		t.Fatalf("loaded %+v", cfg)
 	}
@@ -98,7 +99,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Endpoint != "https://api.applicationinsights.io" || cfg.PollInterval != 10*time.Minute ||
 		cfg.InitialLookback != 24*time.Hour || cfg.IngestionDelay != 3*time.Minute || cfg.Overlap != time.Minute ||
-		cfg.MaxRowsPerQuery != 50000 || cfg.MaxBatchSize != 5000 || cfg.StorageID != nil {
+		cfg.MaxRowsPerQuery != 50000 || cfg.MaxBatchSize != 5000 || cfg.MaxConcurrentBatches != 1 || cfg.StorageID != nil {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	want := append(append([]string{}, schema.MessageEvents...), schema.FlowEvents...)
@@ -117,6 +118,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		"poll_interval 0s is too short", "initial_lookback 0s must be positive", "ingestion_delay -1m0s must not be negative",
 		"overlap -1s must not be negative", "max_rows_per_query 600000 is out of range: use 1 to 500000",
 		"max_batch_size 0 is out of range: use 1 to 500000 log records per batch (default 5000)",
+		"max_concurrent_batches 17 is out of range: use 1 to 16 batches in the next consumer at once (default 1: one at a time, in order)",
 		"auth.tenant_id is required for auth.type client_secret", "auth.client_id is required",
 		"auth.client_secret is required", "auth.authority_host \"http://login.example\" must be an https URL",
 	} {

@@ -310,12 +310,16 @@ func (r *logsReceiver) failed(ctx context.Context, w window, err error) string {
 }
 
 // deliver hands the window's records to the next consumer in batches of
-// max_batch_size and, once it has accepted every batch, moves the cursor to
-// the window's end and stores it. Another goroutine builds the next batch
-// while the consumer works on the current one (one batch waits at most), so
-// building records and the rest of the pipeline use two cores. Batches go
-// out in row order; if one is refused, the rest are not sent and the whole
-// window is read again at the next poll.
+// max_batch_size and, once every batch was accepted, moves the cursor to the
+// window's end and stores it. Another goroutine builds the next batch while
+// the consumer works on the current ones, so building records and the rest
+// of the pipeline use two cores. Up to max_concurrent_batches batches are in
+// ConsumeLogs at once: the pipeline after the receiver runs inside that call,
+// so with more than one, its stateless stages can work on one batch while a
+// stage that serialises works on another. With one, batches go out one at a
+// time in row order; with more, they may reach the consumer out of order.
+// If a batch is refused, no further batch starts, those in flight are
+// awaited, and the whole window is read again at the next poll.
 func (r *logsReceiver) deliver(ctx context.Context, w window, b *batch) string {
 	built := make(chan plog.Logs)
 	stop := make(chan struct{})
@@ -333,20 +337,48 @@ func (r *logsReceiver) deliver(ctx context.Context, w window, b *batch) string {
 			}
 		}
 	}()
-	for logs := range built {
-		if err := r.consume(ctx, logs); err != nil {
-			close(stop)
-			for range built { // wait for the builder to stop
-			}
-			if ctx.Err() != nil {
-				return outcomeCancelled
-			}
-			r.logger.Error("the next consumer refused a batch of the window; the cursor stays and the window is read again at the next poll",
-				zap.Error(err), zap.Int("batch_records", logs.LogRecordCount()), zap.Time("lower", w.lower), zap.Time("upper", w.upper))
-			return outcomeConsumer
+
+	// slots holds a token for each batch in ConsumeLogs. The token is taken
+	// before the next batch is taken from the builder, so at most
+	// max_concurrent_batches batches are in the consumer and one more is
+	// built and waiting (the memory bound). With one slot, a batch starts
+	// only after the previous call returned: strictly one at a time, in order.
+	slots := make(chan struct{}, r.cfg.MaxConcurrentBatches)
+	var inFlight sync.WaitGroup
+	var refused refusal
+	for {
+		slots <- struct{}{}
+		logs, more := <-built
+		// A refusal stops new batches; one already started finishes.
+		if !more || refused.happened() {
+			break
 		}
+		inFlight.Go(func() {
+			// The refusal is noted before the slot is given back, so the
+			// loop sees it when it next takes the slot.
+			defer func() { <-slots }()
+			if err := r.consume(ctx, logs); err != nil {
+				refused.note(err, logs.LogRecordCount())
+			}
+		})
 	}
-	// The builder is done (built is closed): b.seen and b.drops are complete.
+	// The cursor must not move while a batch of the window is still in the
+	// consumer (it may yet fail), and shutdown waits for this function.
+	inFlight.Wait()
+
+	if records, err := refused.first(); err != nil {
+		close(stop)
+		for range built { // wait for the builder to stop
+		}
+		if ctx.Err() != nil {
+			return outcomeCancelled
+		}
+		r.logger.Error("the next consumer refused a batch of the window; the cursor stays and the window is read again at the next poll",
+			zap.Error(err), zap.Int("batch_records", records), zap.Time("lower", w.lower), zap.Time("upper", w.upper))
+		return outcomeConsumer
+	}
+	// The builder is done (built is closed) and every batch was accepted:
+	// b.seen and b.drops are complete.
 	r.state.advance(w.upper, r.cfg.Overlap, b.seen)
 	if err := saveCheckpoint(ctx, r.storage, r.cfg.ApplicationID, r.state); err != nil && ctx.Err() == nil {
 		r.logger.Error("storing the cursor failed; after a restart this window may be delivered again", zap.Error(err))
@@ -356,6 +388,34 @@ func (r *logsReceiver) deliver(ctx context.Context, w window, b *batch) string {
 		r.telemetry.CopilotstudioRowsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason)))
 	}
 	return outcomeSuccess
+}
+
+// refusal is the first error a ConsumeLogs call of a window returned; batches
+// in flight at once may fail at once.
+type refusal struct {
+	mu      sync.Mutex
+	err     error
+	records int
+}
+
+func (f *refusal) note(err error, records int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err, f.records = err, records
+	}
+}
+
+func (f *refusal) happened() bool {
+	_, err := f.first()
+	return err != nil
+}
+
+// first is the first error and the record count of the batch it refused.
+func (f *refusal) first() (records int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.records, f.err
 }
 
 // consume passes one batch on, with the receiver's self-observability.
