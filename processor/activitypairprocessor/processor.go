@@ -22,6 +22,14 @@ import (
 // maxMalformedLogged bounds the log lines one call writes about malformed rows.
 const maxMalformedLogged = 10
 
+// maxConversationsPerCall bounds the conversations whose turns go into one
+// ConsumeLogs call to the next consumer. A backlog that completes at once
+// (the first row after a quiet hour completes every open turn) would
+// otherwise become one request of tens of thousands of turns: about 100 MB
+// of records and their marshalled copy in the exporter's queue at the same
+// time. A few thousand turns per call keep that to a few MB.
+const maxConversationsPerCall = 1000
+
 type pairProcessor struct {
 	cfg       *Config
 	id        component.ID
@@ -31,10 +39,11 @@ type pairProcessor struct {
 	clock     clock
 	enc       encoder
 
-	mu    sync.Mutex
-	state *state
-	store *store // nil without storage
-	batch batch
+	mu      sync.Mutex
+	state   *state
+	store   *store // nil without storage
+	batch   batch
+	pending []*conversation // emit's copy of batch.convs, reused
 
 	stopTicker func()
 	done       chan struct{}
@@ -224,30 +233,37 @@ func (p *pairProcessor) sweep(ctx context.Context) error {
 	return errors.Join(emitErr, saveErr)
 }
 
-// emit passes the selected turns on. Only when the next consumer accepts
-// them do their rows leave the buffer; refused turns stay open and are
-// selected again on the next call, so the caller sees the error (and the
-// receiver keeps its cursor) while nothing is lost.
+// emit passes the selected turns on, at most maxConversationsPerCall
+// conversations' turns per call. Only when the next consumer accepts them
+// do their rows leave the buffer; refused turns (those of the failed call and
+// of every call after it) stay open and are selected again on the next
+// call, so the caller sees the error (and the receiver keeps its cursor)
+// while nothing is lost.
 func (p *pairProcessor) emit(ctx context.Context) error {
 	b := &p.batch
-	if b.empty() {
-		return nil
-	}
-	ld := p.state.build(b, p.enc, p.clock.Now().UnixNano())
-	if ld.LogRecordCount() > 0 {
-		if err := p.next.ConsumeLogs(ctx, ld); err != nil {
-			b.reset(b.trigger)
-			return fmt.Errorf("passing on paired turns: %w", err)
-		}
-	}
-	for o := range outcomeCount {
-		for t := range triggerCount {
-			if n := b.counts[o][t]; n > 0 {
-				p.telemetry.ActivitypairTurnsEmitted.Add(ctx, int64(n), p.turnAttrs[o][t])
+	p.pending = append(p.pending[:0], b.convs...)
+	defer clear(p.pending) // hold no conversation
+	for start := 0; start < len(p.pending); start += maxConversationsPerCall {
+		part := p.pending[start:min(start+maxConversationsPerCall, len(p.pending))]
+		b.convs = append(b.convs[:0], part...)
+		b.clearOutput()
+		ld := p.state.build(b, p.enc, p.clock.Now().UnixNano())
+		if ld.LogRecordCount() > 0 {
+			if err := p.next.ConsumeLogs(ctx, ld); err != nil {
+				b.convs = append(b.convs[:0], p.pending[start:]...)
+				b.reset(b.trigger)
+				return fmt.Errorf("passing on paired turns: %w", err)
 			}
 		}
+		for o := range outcomeCount {
+			for t := range triggerCount {
+				if n := b.counts[o][t]; n > 0 {
+					p.telemetry.ActivitypairTurnsEmitted.Add(ctx, int64(n), p.turnAttrs[o][t])
+				}
+			}
+		}
+		p.state.commit(b)
 	}
-	p.state.commit(b)
 	return nil
 }
 

@@ -296,6 +296,13 @@ type removal struct {
 
 func (b *batch) empty() bool { return len(b.convs) == 0 }
 
+// clearOutput forgets what build wrote, keeping the selection.
+func (b *batch) clearOutput() {
+	b.spans = b.spans[:0]
+	b.indices = b.indices[:0]
+	b.counts = [outcomeCount][triggerCount]int{}
+}
+
 func (b *batch) reset(t trigger) {
 	for _, c := range b.convs {
 		c.take, c.due, c.inBatch = 0, 0, false
