@@ -64,7 +64,11 @@ const maxEmittedAsks = 16
 
 // insert adds r in order, unless the conversation holds it already. Rows
 // mostly arrive in order, so the search from the end is short.
-func (c *conversation) insert(r row) bool {
+func (c *conversation) insert(r row) bool { return c.insertRow(&r) }
+
+// insertRow is insert without copying r (128 bytes) on the way in; it may
+// change r.replyTo to the shared string.
+func (c *conversation) insertRow(r *row) bool {
 	c.dueValid = false
 	if r.replyTo != "" {
 		// Hold one copy of the id the reply and its message share. Only
@@ -83,7 +87,11 @@ func (c *conversation) insert(r row) bool {
 	if i > 0 && c.rows[i-1].at == r.at && c.rows[i-1].item == r.item {
 		return false
 	}
-	c.rows = slices.Insert(c.rows, i, r)
+	if i == len(c.rows) {
+		c.rows = append(c.rows, *r) // in order: the common case
+		return true
+	}
+	c.rows = slices.Insert(c.rows, i, *r)
 	return true
 }
 

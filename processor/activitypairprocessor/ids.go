@@ -61,6 +61,10 @@ func (i itemID) compare(o itemID) int {
 type idSet struct {
 	buckets map[int64]*idBucket // by observed / idBucketWidth
 	n       int
+	// last is the bucket found last, at key lastKey: consecutive rows
+	// mostly fall in the same bucket, and this saves a map lookup per row.
+	last    *idBucket
+	lastKey int64
 }
 
 // idBucketWidth is the span of ingestion time one bucket covers.
@@ -86,7 +90,7 @@ func bucketOf(observed int64) int64 {
 // contains reports whether the row with this id, ingested at observed, was
 // emitted.
 func (s *idSet) contains(id itemID, observed int64) bool {
-	b := s.buckets[bucketOf(observed)]
+	b := s.bucket(bucketOf(observed))
 	if b == nil {
 		return false
 	}
@@ -101,7 +105,7 @@ func (s *idSet) contains(id itemID, observed int64) bool {
 // emitted adds the id of an emitted row ingested at observed.
 func (s *idSet) emitted(id itemID, observed int64) {
 	k := bucketOf(observed)
-	b := s.buckets[k]
+	b := s.bucket(k)
 	if b == nil {
 		// A new bucket starts as large as the average one, instead of
 		// growing (and rehashing) its way there from nothing. (Not as the
@@ -114,6 +118,7 @@ func (s *idSet) emitted(id itemID, observed int64) {
 		}
 		b = &idBucket{guids: make(map[guid]struct{}, hint), others: map[string]struct{}{}}
 		s.buckets[k] = b
+		s.last, s.lastKey = b, k
 	}
 	before := len(b.guids) + len(b.others)
 	if id.text == "" {
@@ -124,8 +129,21 @@ func (s *idSet) emitted(id itemID, observed int64) {
 	s.n += len(b.guids) + len(b.others) - before
 }
 
+// bucket returns the bucket at key k, nil if there is none.
+func (s *idSet) bucket(k int64) *idBucket {
+	if s.last != nil && s.lastKey == k {
+		return s.last
+	}
+	b := s.buckets[k]
+	if b != nil {
+		s.last, s.lastKey = b, k
+	}
+	return b
+}
+
 // prune forgets the ids of rows ingested before horizon (whole buckets).
 func (s *idSet) prune(horizon int64) {
+	s.last = nil
 	for k, b := range s.buckets {
 		if (k+1)*idBucketWidth <= horizon {
 			s.n -= len(b.guids) + len(b.others)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -178,15 +179,14 @@ func newEncoder(cfg *Config) encoder {
 }
 
 // putTurnKeys puts the attributes every turn record carries, in either format.
-func putTurnKeys(attrs pcommon.Map, t *turn, scratch *[]byte) {
-	// The turn id and the item ids as text, in one allocation the
-	// attribute values share.
-	text := append((*scratch)[:0], t.id[:]...)
+func putTurnKeys(attrs pcommon.Map, t *turn, texts *textArena) {
+	// The turn id and the item ids as text, in one string the attribute
+	// values share.
+	text := append(texts.next(), t.id[:]...)
 	for i := range t.rows {
 		text = t.row(i).item.appendTo(text)
 	}
-	*scratch = text
-	all := string(text)
+	all := texts.string(text)
 	attrs.PutStr(schema.TurnID, all[:len(t.id)])
 	ids := attrs.PutEmptySlice(schema.TurnItemIDs)
 	ids.EnsureCapacity(len(t.rows))
@@ -201,10 +201,40 @@ func putTurnKeys(attrs pcommon.Map, t *turn, scratch *[]byte) {
 	}
 }
 
+// textArena hands out strings written into shared blocks: the id
+// attributes of many turns take one allocation instead of one each. Bytes
+// handed out are never written again (later strings are appended after
+// them, or go to a new block), so the strings stay immutable.
+type textArena struct{ block []byte }
+
+// textArenaBlock is the size of a block: the ids of about 40 turns.
+const textArenaBlock = 8 << 10
+
+// next returns an empty slice to append a string's bytes to, then pass to
+// string.
+func (a *textArena) next() []byte { return a.block[len(a.block):] }
+
+// string returns b, appended to next(), as a string. If b outgrew the
+// block's room, it is copied into a new block.
+func (a *textArena) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if room := a.block[len(a.block):cap(a.block)]; len(b) > len(room) || &b[0] != &room[:1][0] {
+		block := make([]byte, 0, max(textArenaBlock, len(b)))
+		a.block = append(block, b...)
+		return unsafe.String(&a.block[0], len(b))
+	}
+	start := len(a.block)
+	a.block = a.block[:start+len(b)]
+	return unsafe.String(&a.block[start], len(b))
+}
+
 // aktoEncoder writes the Akto traffic record as JSON bytes in the body.
 type aktoEncoder struct {
 	accountID, vxlanID string
 	buf                []byte
+	ids                textArena
 	names              []string
 	texts              []span // of the replies' escaped texts in buf
 }
@@ -214,7 +244,7 @@ const aktoIPPlaceholder = "0.0.0.0"
 func (e *aktoEncoder) encode(rec plog.LogRecord, t *turn) {
 	attrs := rec.Attributes()
 	attrs.EnsureCapacity(2)
-	putTurnKeys(attrs, t, &e.buf)
+	putTurnKeys(attrs, t, &e.ids)
 	b := e.record(e.buf[:0], t)
 	e.buf = b
 	rec.Body().SetEmptyBytes().FromRaw(b)
@@ -378,13 +408,13 @@ func (t *turn) topics(names []string) []string {
 const otlpMaxAttributes = 18
 
 // otlpEncoder writes the turn as structured attributes.
-type otlpEncoder struct{ buf []byte }
+type otlpEncoder struct{ ids textArena }
 
 func (e *otlpEncoder) encode(rec plog.LogRecord, t *turn) {
 	attrs := rec.Attributes()
 	attrs.EnsureCapacity(otlpMaxAttributes)
 	attrs.PutStr(schema.EventName, schema.TurnEventName)
-	putTurnKeys(attrs, t, &e.buf)
+	putTurnKeys(attrs, t, &e.ids)
 	attrs.PutInt(schema.TurnIndex, int64(t.index))
 	attrs.PutStr(schema.TurnOutcome, outcomeNames[t.outcome])
 	attrs.PutStr(schema.TurnTrigger, triggerNames[t.trigger])

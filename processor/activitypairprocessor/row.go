@@ -77,9 +77,10 @@ type rowContext struct {
 	locale       string
 }
 
-// decodeRow reads one log record and returns its item id as text too: a
-// record without it or without a conversation id cannot be paired.
-func decodeRow(rec plog.LogRecord) (r row, c rowContext, item string) {
+// decodeRow reads one log record into r (zero) and returns its item id as
+// text too: a record without it or without a conversation id cannot be
+// paired. r is filled in place: a row is 128 bytes, copied at every return.
+func decodeRow(rec plog.LogRecord, r *row) (c rowContext, item string) {
 	var eventName, activityType, userID, topicKind, errorCode, errorMessage string
 	// Str is "" for a value that is not a string: such a value counts as
 	// absent.
@@ -152,6 +153,5 @@ func decodeRow(rec plog.LogRecord) (r row, c rowContext, item string) {
 	}
 	r.setObserved(observed)
 	r.item = newItemID(item)
-	return r, c, item
-
+	return c, item
 }

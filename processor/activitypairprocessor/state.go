@@ -115,7 +115,8 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 		var res *resource
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, rec := range sl.LogRecords().All() {
-				r, rc, item := decodeRow(rec)
+				var r row
+				rc, item := decodeRow(rec, &r)
 				if item == "" || rc.conversation == "" {
 					st.malformed = append(st.malformed, item)
 					continue
@@ -128,7 +129,7 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 				if res == nil {
 					res = s.resourceOf(rl.Resource())
 				}
-				if !s.addRow(r, rc, res, now) {
+				if !s.addRow(&r, rc, res, now) {
 					st.duplicates++
 				}
 			}
@@ -143,7 +144,7 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 }
 
 // addRow buffers r; false when its conversation holds it already.
-func (s *state) addRow(r row, rc rowContext, res *resource, now int64) bool {
+func (s *state) addRow(r *row, rc rowContext, res *resource, now int64) bool {
 	c := s.convs[rc.conversation]
 	if c == nil {
 		c = &conversation{id: rc.conversation, res: res, heapIndex: -1}
@@ -159,12 +160,12 @@ func (s *state) addRow(r row, rc rowContext, res *resource, now int64) bool {
 	if r.kind == kindAction {
 		r.detail = s.intern(r.detail)
 	}
-	if !c.insert(r) {
+	if !c.insertRow(r) {
 		return false
 	}
 	s.bufferedRows++
-	c.bytes += rowBytes(&r)
-	s.bufferedBytes += rowBytes(&r)
+	c.bytes += rowBytes(r)
+	s.bufferedBytes += rowBytes(r)
 	c.lastObserved = max(c.lastObserved, r.observed())
 	c.lastArrival = now
 	s.watermark = max(s.watermark, r.observed())
@@ -174,7 +175,7 @@ func (s *state) addRow(r row, rc rowContext, res *resource, now int64) bool {
 		s.touched = append(s.touched, c)
 	}
 	if s.journal != nil {
-		s.journal.add(c, r)
+		s.journal.add(c, *r)
 	}
 	return true
 }
