@@ -73,7 +73,7 @@ type state struct {
 	stack   []int
 	stale   []*conversation
 	scratch []byte
-	warmth  byte // see warm
+	warmth  byte     // see warm
 	turn    turn     // the turn build is writing
 	journal *journal // changes since the last save; nil without storage
 }
