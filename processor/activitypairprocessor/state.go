@@ -69,6 +69,7 @@ type state struct {
 	oversized     []*conversation // past maxConversationRows, found by refresh
 
 	touched []*conversation
+	pending []pendingRow // see addPending
 	planner planner
 	stack   []int
 	stale   []*conversation
@@ -94,6 +95,7 @@ func newState(cfg *Config) *state {
 		resources:    map[string]*resource{},
 		interned:     map[string]string{},
 		seen:         newIDSet(),
+		pending:      make([]pendingRow, 0, addWindow),
 	}
 }
 
@@ -116,26 +118,32 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 		var res *resource
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, rec := range sl.LogRecords().All() {
-				var r row
-				rc, item := decodeRow(rec, &r)
-				if item == "" || rc.conversation == "" {
+				if len(s.pending) == cap(s.pending) {
+					s.addPending(now, &st)
+				}
+				s.pending = append(s.pending, pendingRow{})
+				p := &s.pending[len(s.pending)-1]
+				var item string
+				p.rc, item = decodeRow(rec, &p.r)
+				if item == "" || p.rc.conversation == "" {
 					st.malformed = append(st.malformed, item)
+					s.pending = s.pending[:len(s.pending)-1]
 					continue
 				}
-				oldest = min(oldest, r.observed())
-				if s.seen.contains(r.item, r.observed()) {
+				oldest = min(oldest, p.r.observed())
+				if s.seen.contains(p.r.item, p.r.observed()) {
 					st.duplicates++
+					s.pending = s.pending[:len(s.pending)-1]
 					continue
 				}
 				if res == nil {
 					res = s.resourceOf(rl.Resource())
 				}
-				if !s.addRow(&r, rc, res, now) {
-					st.duplicates++
-				}
+				p.res = res
 			}
 		}
 	}
+	s.addPending(now, &st)
 	for _, c := range s.touched {
 		c.touched = false
 		s.refresh(c)
@@ -144,9 +152,58 @@ func (s *state) addLogs(ld plog.Logs, now int64) (st addStats) {
 	return st
 }
 
-// addRow buffers r; false when its conversation holds it already.
-func (s *state) addRow(r *row, rc rowContext, res *resource, now int64) bool {
-	c := s.convs[rc.conversation]
+// pendingRow is a decoded row waiting in state.pending.
+type pendingRow struct {
+	r    row
+	rc   rowContext
+	res  *resource
+	conv *conversation // nil until looked up, or for a new conversation
+}
+
+// addWindow is how many decoded rows addLogs holds before adding them.
+const addWindow = 16
+
+// addPending adds the rows in s.pending. Their conversations were mostly
+// last touched an input batch ago and have left the CPU caches: the
+// conversations are looked up, and what inserting will compare is read,
+// for all the rows first, so that their cache misses overlap instead of
+// stalling each insert in turn.
+func (s *state) addPending(now int64, st *addStats) {
+	pending := s.pending
+	for i := range pending {
+		if c := s.convs[pending[i].rc.conversation]; c != nil {
+			pending[i].conv = c
+			s.warmth += warmForInsert(c)
+		}
+	}
+	for i := range pending {
+		p := &pending[i]
+		if !s.addRow(&p.r, p.rc, p.res, p.conv, now) {
+			st.duplicates++
+		}
+	}
+	clear(pending)
+	s.pending = pending[:0]
+}
+
+// warmForInsert reads what insertRow reads of c's latest rows (see warm).
+func warmForInsert(c *conversation) (sum byte) {
+	rows := c.rows[max(len(c.rows)-8, 0):]
+	for i := range rows {
+		sum += byte(rows[i].at)
+		if a := rows[i].activity; a != "" {
+			sum += a[0]
+		}
+	}
+	return sum
+}
+
+// addRow buffers r in c (nil: looked up, or created); false when the
+// conversation holds it already.
+func (s *state) addRow(r *row, rc rowContext, res *resource, c *conversation, now int64) bool {
+	if c == nil {
+		c = s.convs[rc.conversation]
+	}
 	if c == nil {
 		c = &conversation{id: rc.conversation, res: res, heapIndex: -1}
 		s.convs[c.id] = c
