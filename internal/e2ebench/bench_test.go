@@ -39,7 +39,7 @@ const rowsPerConversation = 10.6
 // the consumer; the verifier works after the timed part).
 //
 // With E2EBENCH_PROFILE_DIR set, the collector runs with the pprof extension
-// (testdata/pprof.yaml over the shipped config) and its CPU and heap
+// (collector-config.pprof.yaml over the shipped config) and its CPU and heap
 // profiles are saved there (see profiler).
 func BenchmarkDistribution(b *testing.B) {
 	bin := os.Getenv("OTELCOL_BINARY")

@@ -13,8 +13,9 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
 )
 
-// pprofOverlay enables the pprof extension on PPROF_ENDPOINT.
-const pprofOverlay = "testdata/pprof.yaml"
+// pprofOverlay is the repository's collector-config.pprof.yaml: the pprof
+// extension on PPROF_ENDPOINT.
+var pprofOverlay = filepath.Join(filepath.Dir(harness.CollectorConfigPath()), "collector-config.pprof.yaml")
 
 // cpuProfileSeconds is the length of the collector's CPU profile, taken from
 // when cpuProfileAt of the workload has been served: the middle of the run,
