@@ -72,7 +72,12 @@ func parse(r io.Reader) ([]pkgResults, error) {
 				pkgs[len(pkgs)-1].cpu = cpu
 			}
 		case strings.HasPrefix(line, "pkg: "):
-			pkgs = append(pkgs, pkgResults{pkg: strings.TrimPrefix(line, "pkg: "), cpu: cpu})
+			// make bench runs some packages twice (different -benchtime):
+			// one table per package.
+			name := strings.TrimPrefix(line, "pkg: ")
+			if len(pkgs) == 0 || pkgs[len(pkgs)-1].pkg != name {
+				pkgs = append(pkgs, pkgResults{pkg: name, cpu: cpu})
+			}
 		case strings.HasPrefix(line, "Benchmark") && len(pkgs) > 0:
 			f := strings.Fields(line)
 			if len(f) < 4 || len(f)%2 != 0 {
