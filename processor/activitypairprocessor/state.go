@@ -74,7 +74,7 @@ type state struct {
 	stack   []int
 	stale   []*conversation
 	scratch []byte
-	warmth  byte     // see warm
+	warmth  byte     // see warmForInsert
 	turn    turn     // the turn build is writing
 	journal *journal // changes since the last save; nil without storage
 }
@@ -186,7 +186,8 @@ func (s *state) addPending(now int64, st *addStats) {
 	s.pending = pending[:0]
 }
 
-// warmForInsert reads what insertRow reads of c's latest rows (see warm).
+// warmForInsert reads what insertRow reads of c's latest rows (see
+// readStrings).
 func warmForInsert(c *conversation) (sum byte) {
 	rows := c.rows[max(len(c.rows)-8, 0):]
 	for i := range rows {
