@@ -26,12 +26,16 @@ func (h *StorageHost) GetExtensions() map[component.ID]component.Component {
 }
 
 // StartFileStorage starts a real file_storage extension keeping its files in
-// dir (reuse dir to survive a "restart"), shut down when tb ends.
-func StartFileStorage(tb testing.TB, dir string) *StorageHost {
+// dir (reuse dir to survive a "restart"), shut down when tb ends. Options
+// change its configuration, e.g. WithFsync.
+func StartFileStorage(tb testing.TB, dir string, options ...func(*filestorage.Config)) *StorageHost {
 	tb.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
 	cfg.Directory, cfg.Compaction.Directory = dir, dir
+	for _, option := range options {
+		option(cfg)
+	}
 	set := extension.Settings{ID: StorageID, TelemetrySettings: componenttest.NewNopTelemetrySettings(), BuildInfo: component.NewDefaultBuildInfo()}
 	ext, err := f.Create(context.Background(), set, cfg)
 	if err != nil {
@@ -47,3 +51,7 @@ func StartFileStorage(tb testing.TB, dir string) *StorageHost {
 	})
 	return &StorageHost{Host: componenttest.NewNopHost(), Extension: ext}
 }
+
+// WithFsync syncs every write to disk, as collector-config.yaml configures
+// file_storage.
+func WithFsync(cfg *filestorage.Config) { cfg.FSync = true }

@@ -13,11 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/processor/processortest"
 
@@ -52,7 +49,7 @@ func BenchmarkPersist(b *testing.B) {
 func benchmarkPersist(b *testing.B, open, batch int) {
 	ctx := context.Background()
 	dir := b.TempDir()
-	files := startSyncedFileStorage(b, dir)
+	files := testenv.StartFileStorage(b, dir, testenv.WithFsync)
 	counter := &countingStorage{Extension: files.Extension.(storage.Extension)}
 	host := &testenv.StorageHost{Host: files.Host, Extension: counter}
 
@@ -147,30 +144,6 @@ func benchmarkPersist(b *testing.B, open, batch int) {
 	b.ReportMetric(float64(p.state.bufferedRows), "buffered-rows")
 	b.ReportMetric(float64(p.state.openTurns), "open-turns")
 	b.ReportMetric(float64(p.state.seen.emittedLen()), "emitted-ids")
-}
-
-// startSyncedFileStorage starts file_storage as collector-config.yaml
-// configures it: every write synced to disk.
-func startSyncedFileStorage(tb testing.TB, dir string) *testenv.StorageHost {
-	tb.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory, cfg.Compaction.Directory = dir, dir
-	cfg.FSync = true
-	set := extension.Settings{ID: storageID, TelemetrySettings: componenttest.NewNopTelemetrySettings(), BuildInfo: component.NewDefaultBuildInfo()}
-	ext, err := f.Create(context.Background(), set, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := ext.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := ext.Shutdown(context.Background()); err != nil {
-			tb.Error(err)
-		}
-	})
-	return &testenv.StorageHost{Host: componenttest.NewNopHost(), Extension: ext}
 }
 
 // countingStorage counts the bytes of keys and values its client is asked
