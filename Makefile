@@ -67,8 +67,12 @@ faults: build
 		$(GO) test -count=1 -timeout 90m -run '^TestFaults$$' -v ./internal/faults
 
 # Each fuzz target briefly beyond its checked-in seed corpus (testdata/fuzz),
-# which go test already replays on every run. FUZZTIME=5m for a longer hunt.
-FUZZTIME ?= 10s
+# which go test already replays on every run. FUZZTIME=2000000x (or 5m) for a
+# longer hunt. The default is a count of inputs, not a duration: with a
+# duration, Go 1.26's fuzz coordinator can fail a target with "context
+# deadline exceeded" as the time runs out, without any failing input
+# (golang/go#75804, fixed in Go 1.27). 20,000 inputs take 1-20 s a target here.
+FUZZTIME ?= 20000x
 FUZZ_TARGETS := receiver/copilotstudioreceiver:FuzzDecodeResponse receiver/copilotstudioreceiver:FuzzScannerString \
 	processor/activitypairprocessor:FuzzPairing processor/activitypairprocessor:FuzzRestore
 fuzz:
