@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,14 +70,14 @@ func runOverBatches(b *testing.B, proc consumer.Logs, batches []plog.Logs) {
 			copies[i] = plog.NewLogs()
 			ld.CopyTo(copies[i])
 		}
-		start, startCPU := time.Now(), processCPU()
+		start, startCPU := time.Now(), harness.SelfCPUTime()
 		for _, ld := range copies {
 			if err := proc.ConsumeLogs(context.Background(), ld); err != nil {
 				b.Fatal(err)
 			}
 		}
 		elapsed += time.Since(start)
-		cpu += processCPU() - startCPU
+		cpu += harness.SelfCPUTime() - startCPU
 	}
 	b.StopTimer()
 	b.ReportMetric(0, "ns/op")
@@ -136,12 +135,4 @@ func shippedConfig(b *testing.B) *confmap.Conf {
 		b.Fatal(err)
 	}
 	return conf
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

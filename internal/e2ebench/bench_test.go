@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -145,7 +144,7 @@ func runOnce(b *testing.B, bin string, rows int, memoryLimit string) {
 	// from the collector. The run allocates a few hundred MB (the broker's
 	// copies of the records); the memory limit is the backstop.
 	restoreGC := pauseGC(4 << 30)
-	benchCPUAtStart := selfCPUTime()
+	benchCPUAtStart := harness.SelfCPUTime()
 	b.StartTimer()
 	started := time.Now()
 	col, err := harness.StartCollector(ctx, opts)
@@ -193,7 +192,7 @@ func runOnce(b *testing.B, bin string, rows int, memoryLimit string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchCPU := selfCPUTime() - benchCPUAtStart
+	benchCPU := harness.SelfCPUTime() - benchCPUAtStart
 
 	// Now every record is read and checked, in order, until every expected
 	// turn is there (normally at once; later if some records were repeats or
@@ -258,16 +257,6 @@ func rowsServed(s *fakeappinsights.Server) int {
 		}
 	}
 	return n
-}
-
-// selfCPUTime is the CPU time this process (stand-ins, broker, consumer,
-// verifier, Go runtime) has used so far, user plus system.
-func selfCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // watermarkLog keeps the broker's high watermarks as polled over time, to

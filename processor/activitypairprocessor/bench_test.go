@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
@@ -136,14 +136,14 @@ func runRowsBenchmarkWait(b *testing.B, c benchConsumer, g *benchRows, warm int,
 	for range b.N {
 		ld := g.batch(benchBatch)
 		runtime.ReadMemStats(&before)
-		cpuBefore := processCPU()
+		cpuBefore := testenv.SelfCPUTime()
 		b.StartTimer()
 		if err := c.ConsumeLogs(ctx, ld); err != nil {
 			b.Fatal(err)
 		}
 		wait(warmRows + rows + benchBatch)
 		b.StopTimer()
-		cpu += processCPU() - cpuBefore
+		cpu += testenv.SelfCPUTime() - cpuBefore
 		runtime.ReadMemStats(&after)
 		mallocs += after.Mallocs - before.Mallocs
 		bytes += after.TotalAlloc - before.TotalAlloc
@@ -156,15 +156,6 @@ func runRowsBenchmarkWait(b *testing.B, c benchConsumer, g *benchRows, warm int,
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(rows), "cpu-ns/row")
 	b.ReportMetric(float64(mallocs)/float64(rows), "allocs/row")
 	b.ReportMetric(float64(bytes)/float64(rows), "B/row")
-}
-
-// processCPU is the CPU time the process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPairing is the processor's cost per row with this many

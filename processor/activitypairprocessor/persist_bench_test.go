@@ -74,7 +74,7 @@ func benchmarkPersist(b *testing.B, open, batch int) {
 	consume := func(n int) (pair, save time.Duration, written uint64, allocs, allocBytes uint64) {
 		ld := g.batch(n)
 		var m0, m1 runtime.MemStats
-		cpu0 := processCPU()
+		cpu0 := testenv.SelfCPUTime()
 		p.mu.Lock()
 		p.store = nil // the journal keeps what changed
 		p.mu.Unlock()
@@ -85,12 +85,12 @@ func benchmarkPersist(b *testing.B, open, batch int) {
 		defer p.mu.Unlock()
 		p.store = st
 		runtime.ReadMemStats(&m0)
-		cpu1 := processCPU()
+		cpu1 := testenv.SelfCPUTime()
 		w0 := writtenBytes(b)
 		if err := st.save(ctx, p.state); err != nil {
 			b.Fatal(err)
 		}
-		cpu2 := processCPU()
+		cpu2 := testenv.SelfCPUTime()
 		w1 := writtenBytes(b)
 		runtime.ReadMemStats(&m1)
 		return cpu1 - cpu0, cpu2 - cpu1, w1 - w0, m1.Mallocs - m0.Mallocs, m1.TotalAlloc - m0.TotalAlloc

@@ -7,11 +7,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
 )
 
 // benchBody is the ~100 MB response, made once per test binary: the
@@ -87,14 +88,14 @@ func benchDecode(b *testing.B, body []byte) {
 	var decodeCPU, buildCPU time.Duration
 	var start, end runtime.MemStats
 	decodeAndBuild := func(keep func(plog.Logs)) (decode, build time.Duration) {
-		cpu0 := processCPU()
+		cpu0 := testenv.SelfCPUTime()
 		bt := newBatch(testAppID, nil)
 		res, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { bt.offer(r); return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
 		bt.finish(false)
-		cpu1 := processCPU()
+		cpu1 := testenv.SelfCPUTime()
 		for {
 			logs, n := bt.nextBatch(defaultMaxBatchSize)
 			if n == 0 {
@@ -106,7 +107,7 @@ func benchDecode(b *testing.B, body []byte) {
 			b.Fatalf("%d records from %d rows: %v", bt.records, res.rows, bt.malformed[:min(3, len(bt.malformed))])
 		}
 		rows = res.rows
-		return cpu1 - cpu0, processCPU() - cpu1
+		return cpu1 - cpu0, testenv.SelfCPUTime() - cpu1
 	}
 	decodeAndBuild(func(plog.Logs) {}) // the window before, whose memory the first one reuses
 	runtime.ReadMemStats(&start)
@@ -189,13 +190,4 @@ func BenchmarkDecodeResponseScanOnly(b *testing.B) {
 			b.Fatal(err, n)
 		}
 	}
-}
-
-// processCPU is the user+system CPU time the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
