@@ -61,6 +61,16 @@ func (g *gate) itemIDs() map[string]int {
 	return ids
 }
 
+// deliverThroughGate starts delivering the window into a gate; the outcome
+// arrives when deliver returns. Call it inside the synctest bubble.
+func deliverThroughGate(r *logsReceiver, w window, b *batch) (*gate, <-chan string) {
+	g := newGate()
+	r.next = g
+	outcome := make(chan string, 1)
+	go func() { outcome <- r.deliver(ctx, w, b) }()
+	return g, outcome
+}
+
 // fetchFirstWindow reads the first poll's window as pollWindows would,
 // outside the synctest bubble (the query goes over loopback HTTPS).
 func (h *harness) fetchFirstWindow(r *logsReceiver) (window, *batch) {
@@ -96,10 +106,7 @@ func TestConcurrentBatchesBoundedBySlots(t *testing.T) {
 	w, b := h.fetchFirstWindow(r)
 
 	synctest.Test(t, func(t *testing.T) {
-		g := newGate()
-		r.next = g
-		outcome := make(chan string, 1)
-		go func() { outcome <- r.deliver(ctx, w, b) }()
+		g, outcome := deliverThroughGate(r, w, b)
 
 		synctest.Wait()
 		if n := g.calls(); n != 2 {
@@ -149,10 +156,7 @@ func TestFailureOfOneConcurrentBatchKeepsCursor(t *testing.T) {
 			w, b := h.fetchFirstWindow(r)
 
 			synctest.Test(t, func(t *testing.T) {
-				g := newGate()
-				r.next = g
-				outcome := make(chan string, 1)
-				go func() { outcome <- r.deliver(ctx, w, b) }()
+				g, outcome := deliverThroughGate(r, w, b)
 
 				synctest.Wait()
 				if n := g.calls(); n != 2 {
@@ -212,10 +216,7 @@ func TestOneBatchAtATimeByDefault(t *testing.T) {
 	w, b := h.fetchFirstWindow(r)
 
 	synctest.Test(t, func(t *testing.T) {
-		g := newGate()
-		r.next = g
-		outcome := make(chan string, 1)
-		go func() { outcome <- r.deliver(ctx, w, b) }()
+		g, outcome := deliverThroughGate(r, w, b)
 		for want := 1; want <= 3; want++ {
 			synctest.Wait()
 			if n := g.calls(); n != want {
