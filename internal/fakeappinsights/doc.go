@@ -56,11 +56,12 @@
 // without "order by"), which keeps tests reproducible.
 //
 // Requests() records each query request: its KQL and timespan, the status
-// answered, the fault applied, the number of rows, and the parsed take and
-// ingestion bounds. The copilotstudio receiver asks for one row more than
-// max_rows_per_query; an answer with Rows == Take is over-full, and the
-// receiver delivers it only up to (not including) the ingestion time of its
-// last row, so its cursor then stands there, not at IngestUpper.
+// answered, the fault applied, the number of rows, the parsed take and
+// ingestion bounds, and the ingestion time of the last row answered. The
+// copilotstudio receiver asks for one row more than max_rows_per_query; an
+// answer with Rows == Take is over-full, and the receiver delivers it only
+// up to (not including) the ingestion time of its last row, so its cursor
+// then stands at LastIngest, not at IngestUpper.
 //
 // # Responses
 //

@@ -78,6 +78,9 @@ type Request struct {
 	// IngestLower and IngestUpper are the query's ingestion-time bounds
 	// (zero when absent or the query did not parse).
 	IngestLower, IngestUpper time.Time
+	// LastIngest is the ingestion time of the last row answered (zero when
+	// none): where the receiver cuts an over-full answer.
+	LastIngest time.Time
 }
 
 // Server is a running stand-in. Safe for concurrent use.
@@ -297,6 +300,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			rec := &s.requests[idx]
 			rec.Status, rec.Rows, rec.Take = http.StatusOK, len(rows), q.take
 			rec.IngestLower, rec.IngestUpper = q.lower.t, q.upper.t
+			if len(rows) > 0 {
+				rec.LastIngest = rows[len(rows)-1].IngestionTime
+			}
 			s.mu.Unlock()
 			writeTable(w, q.columns, rows, fault.Kind)
 			return

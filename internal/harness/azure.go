@@ -3,7 +3,6 @@ package harness
 import (
 	"net/http"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -101,28 +100,35 @@ func Env(maps ...map[string]string) map[string]string {
 	return out
 }
 
-// ingestUpperBound reads the exclusive upper bound of a query's ingestion
-// window, as the copilotstudio receiver writes it.
-var ingestUpperBound = regexp.MustCompile(`ingest <=? datetime\(([^)]+)\)`)
-
 // CursorPassed reports whether the receiver has read, delivered and
-// committed every row ingested at or before t: a successful query's window
-// reached past t, and a later query has started. The receiver issues its
-// next query only after the pipeline accepted the previous window and the
-// cursor was stored, so from then on a SIGKILL cannot make it fetch those
-// rows as new.
+// committed every row ingested at or before t: a successful answer's
+// delivery moved its cursor past t, and a later query has started. The
+// receiver issues its next query only after the pipeline accepted the
+// previous window and the cursor was stored, so from then on a SIGKILL
+// cannot make it fetch those rows as new.
 func (a *Azure) CursorPassed(t time.Time) bool {
-	covered := false
-	for _, req := range a.AppInsights.Requests() {
-		if covered {
+	reqs := a.AppInsights.Requests()
+	for i := 0; i+1 < len(reqs); i++ { // the last request has no later one
+		if deliveredUpTo(reqs[i]).After(t) {
 			return true
 		}
-		m := ingestUpperBound.FindStringSubmatch(req.Query)
-		if req.Status != http.StatusOK || req.Fault != 0 || m == nil {
-			continue
-		}
-		upper, err := time.Parse(time.RFC3339Nano, m[1])
-		covered = err == nil && upper.After(t)
 	}
 	return false
+}
+
+// deliveredUpTo is the exclusive end of what the receiver delivers of the
+// answer to req (zero if it was not answered in full): the query's upper
+// bound, or for an over-full answer the ingestion time of its last row. The
+// receiver asks for one row more than max_rows_per_query, and when that row
+// comes back it delivers only the rows ingested before it and moves its
+// cursor there, not to the upper bound.
+func deliveredUpTo(req fakeappinsights.Request) time.Time {
+	switch {
+	case req.Status != http.StatusOK || req.Fault != 0:
+		return time.Time{}
+	case req.Take > 0 && req.Rows == req.Take:
+		return req.LastIngest
+	default:
+		return req.IngestUpper
+	}
 }

@@ -3,7 +3,9 @@ package harness
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -37,43 +39,84 @@ otelcol_activitypair_open_turns 2
 // TestCursorPassed: the crash tests rely on it to kill the collector only
 // once rows are past the receiver's cursor.
 func TestCursorPassed(t *testing.T) {
-	srv, err := fakeappinsights.New(fakeappinsights.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	a := &Azure{AppInsights: srv}
+	const kqlTime = "2006-01-02T15:04:05.0000000Z"
 	rowsIngested := time.Date(2026, 2, 18, 9, 0, 0, 0, time.UTC)
-
-	query := func(upper time.Time, fault *fakeappinsights.Fault) {
-		t.Helper()
-		if fault != nil {
-			srv.InjectFault(1, *fault)
-		}
-		kql := "customEvents\n| where name in (\"BotMessageReceived\")\n| extend ingest = ingestion_time()\n" +
-			"| where ingest >= datetime(2026-02-18T08:00:00.0000000Z) and ingest < datetime(" +
-			upper.Format("2006-01-02T15:04:05.0000000Z") + ")\n| order by ingest asc, itemId asc\n| take 10"
-		body, _ := json.Marshal(map[string]string{"query": kql, "timespan": "P30D"})
-		resp, err := http.Post(srv.URL()+"/v1/apps/any/query", "application/json", bytes.NewReader(body))
+	windowStart := rowsIngested.Add(-time.Hour)
+	// standIn serves rows ingested at rowsIngested plus each offset; query
+	// asks it, as the receiver does, for the rows of [lower, upper), at most
+	// take of them.
+	standIn := func(t *testing.T, offsets ...time.Duration) (a *Azure, query func(lower, upper time.Time, take int, fault *fakeappinsights.Fault)) {
+		srv, err := fakeappinsights.New(fakeappinsights.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		t.Cleanup(srv.Close)
+		srv.SetNow(rowsIngested.Add(time.Hour))
+		for i, d := range offsets {
+			srv.AddRows(fakeappinsights.Row{
+				Timestamp: rowsIngested.Add(d - 30*time.Second), IngestionTime: rowsIngested.Add(d),
+				Name: "BotMessageReceived", ItemID: fmt.Sprintf("item-%d", i), CustomDimensions: "{}", RoleInstance: "HR Agent",
+			})
+		}
+		return &Azure{AppInsights: srv}, func(lower, upper time.Time, take int, fault *fakeappinsights.Fault) {
+			t.Helper()
+			if fault != nil {
+				srv.InjectFault(1, *fault)
+			}
+			kql := "customEvents\n| where name in (\"BotMessageReceived\")\n| extend ingest = ingestion_time()\n" +
+				"| where ingest >= datetime(" + lower.Format(kqlTime) + ") and ingest < datetime(" + upper.Format(kqlTime) + ")\n| order by ingest asc, itemId asc\n| take " + strconv.Itoa(take)
+			body, _ := json.Marshal(map[string]string{"query": kql, "timespan": "P30D"})
+			resp, err := http.Post(srv.URL()+"/v1/apps/any/query", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
 	}
 
-	if a.CursorPassed(rowsIngested) {
-		t.Fatal("passed before any query")
-	}
-	query(rowsIngested, nil) // upper bound is exclusive: the rows are not in it
-	query(rowsIngested.Add(time.Second), &fakeappinsights.Fault{Kind: fakeappinsights.InternalError})
-	query(rowsIngested.Add(time.Second), nil)
-	if a.CursorPassed(rowsIngested) {
-		t.Fatal("passed while the only window holding the rows may still be in the pipeline")
-	}
-	query(rowsIngested.Add(2*time.Second), nil)
-	if !a.CursorPassed(rowsIngested) {
-		t.Fatal("not passed after the next query started")
-	}
+	t.Run("window upper bound", func(t *testing.T) {
+		a, query := standIn(t)
+		if a.CursorPassed(rowsIngested) {
+			t.Fatal("passed before any query")
+		}
+		query(windowStart, rowsIngested, 10, nil) // upper bound is exclusive: the rows are not in it
+		query(windowStart, rowsIngested.Add(time.Second), 10, &fakeappinsights.Fault{Kind: fakeappinsights.InternalError})
+		query(windowStart, rowsIngested.Add(time.Second), 10, nil)
+		if a.CursorPassed(rowsIngested) {
+			t.Fatal("passed while the only window holding the rows may still be in the pipeline")
+		}
+		query(windowStart, rowsIngested.Add(2*time.Second), 10, nil)
+		if !a.CursorPassed(rowsIngested) {
+			t.Fatal("not passed after the next query started")
+		}
+	})
+
+	// An over-full answer (take = max_rows_per_query + 1 rows came back) is
+	// delivered only up to its last row's ingestion time, whatever the
+	// window's upper bound: the receiver's cursor stops there.
+	t.Run("over-full answer cut at the rows", func(t *testing.T) {
+		a, query := standIn(t, -2*time.Second, -time.Second, 0, time.Second)
+		query(windowStart, rowsIngested.Add(time.Hour), 3, nil)  // cut at rowsIngested: the row there is not delivered
+		query(rowsIngested, rowsIngested.Add(time.Hour), 3, nil) // the receiver carries on from the cut
+		if a.CursorPassed(rowsIngested) {
+			t.Fatal("passed although the over-full answer was cut at the rows' ingestion time")
+		}
+		query(rowsIngested.Add(time.Hour), rowsIngested.Add(time.Hour+time.Second), 3, nil)
+		if !a.CursorPassed(rowsIngested) {
+			t.Fatal("not passed after a window holding the rows in full was followed by another query")
+		}
+	})
+	t.Run("over-full answer cut after the rows", func(t *testing.T) {
+		a, query := standIn(t, -time.Second, 0, time.Second, 2*time.Second)
+		query(windowStart, rowsIngested.Add(time.Hour), 3, nil) // cut at rowsIngested+1s: the row at rowsIngested is delivered
+		if a.CursorPassed(rowsIngested) {
+			t.Fatal("passed while the window may still be in the pipeline")
+		}
+		query(rowsIngested.Add(time.Second), rowsIngested.Add(time.Hour), 3, nil)
+		if !a.CursorPassed(rowsIngested) {
+			t.Fatal("not passed although the over-full answer was cut after the rows and the next query started")
+		}
+	})
 }
 
 func TestParseStatCPU(t *testing.T) {
