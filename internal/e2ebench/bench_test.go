@@ -100,21 +100,14 @@ func runOnce(b *testing.B, bin string, rows int, memoryLimit string) {
 	}
 	defer kafka.Close()
 
-	// The workload lies three hours back, so every row is ingested before the
-	// watermark conversation, whose arrival completes every workload turn in
-	// ingestion time (the last turns need not wait for the reply timeout).
+	// A backlog three hours back, then the watermark conversation that
+	// completes its last turns without waiting for the reply timeout.
 	now := time.Now()
-	cfg := workload.DefaultConfig(20261125, int(float64(rows)/rowsPerConversation))
-	cfg.Start, cfg.Span, cfg.MaxLateDelay = now.Add(-3*time.Hour), time.Hour, time.Hour
-	work := workload.Generate(cfg)
+	work := workload.Generate(harness.BacklogConfig(20261125, int(float64(rows)/rowsPerConversation), now))
 	if len(work.Rows) < rows {
 		b.Fatalf("workload has %d rows, fewer than the %d asked for: lower rowsPerConversation", len(work.Rows), rows)
 	}
-	verifier := workload.NewVerifier(work.Turns)
-	azure.AppInsights.AddRows(work.Rows...)
-	mark := workload.Generate(workload.Config{Seed: 7, Conversations: 1, GreetingRate: 1})
-	verifier.Ignore(mark.Turns[0].ConversationID)
-	azure.AppInsights.AddRows(fakeappinsights.Rebase(mark.Rows, now.Add(-20*time.Second))...)
+	verifier, _ := azure.ServeBacklog(work, 7, now)
 	served := func() float64 { return float64(rowsServed(azure.AppInsights)) / float64(len(work.Rows)) }
 
 	// Production settings but for the polling pace: the backlog is read at

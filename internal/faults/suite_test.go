@@ -159,15 +159,6 @@ func (r *run) note(format string, args ...any) {
 	r.t.Logf(format, args...)
 }
 
-// workloadStart places the main workload three hours back: every row is
-// ingested (at most 10+60 minutes late) well before the watermark.
-func workloadConfig(seed uint64, conversations int, now time.Time) workload.Config {
-	cfg := workload.DefaultConfig(seed, conversations)
-	cfg.Start, cfg.Span = now.Add(-3*time.Hour), time.Hour
-	cfg.MaxLateDelay = time.Hour
-	return cfg
-}
-
 // runScenario fills res as it goes, so a scenario stopped by t.Fatal is
 // still reported, as failed, with what it had seen.
 func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, res *result) {
@@ -205,7 +196,7 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 	defer r.tamper.Close()
 
 	now := time.Now()
-	cfg := workloadConfig(seed, sz.conversations, now)
+	cfg := harness.BacklogConfig(seed, sz.conversations, now)
 	if sc.tune != nil {
 		sc.tune(&cfg)
 	}
@@ -213,16 +204,9 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 	if sc.prepare != nil {
 		sc.prepare(r)
 	}
-	r.verifier = workload.NewVerifier(r.work.Turns)
-	r.load(r.work.Rows...)
-	// The watermark: one conversation ingested just now, long after the
-	// workload, so the processor's ingestion-time rule completes every
-	// workload turn; its own last turn would wait for the wall-clock
-	// timeout, so it is not waited for.
-	mark := workload.Generate(workload.Config{Seed: seed ^ 0xfeed, Conversations: 1, GreetingRate: 1})
-	markRows := fakeappinsights.Rebase(mark.Rows, now.Add(-20*time.Second))
-	r.verifier.Ignore(mark.Turns[0].ConversationID)
-	r.load(markRows...)
+	var served int
+	r.verifier, served = r.azure.ServeBacklog(r.work, seed^0xfeed, now)
+	r.rows += served
 
 	if r.records, err = r.kafka.Consume(harness.DefaultTopic, func(rec *kgo.Record) { r.verifier.Add(rec.Value) }); err != nil {
 		t.Fatal(err)

@@ -22,7 +22,9 @@
 // collector's own metrics, Collector.Memory and Collector.CPUTime its
 // process's figures from /proc; CollectorOptions.Overlays adds config files
 // merged over Config (e.g. to enable the pprof extension);
-// Kafka.HighWatermarks counts records without consuming them. WaitFor polls
+// Kafka.HighWatermarks counts records without consuming them; BacklogConfig
+// and Azure.ServeBacklog serve a generated backlog with the watermark
+// conversation that completes its last turns. WaitFor polls
 // such outside-only conditions until a deadline, which is a failure guard,
 // never the synchronisation itself.
 package harness

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
 )
 
 func TestMetricValue(t *testing.T) {
@@ -131,5 +132,50 @@ func TestParseStatCPU(t *testing.T) {
 	}
 	if _, err := parseStatCPU("4242 (x) S 1 2"); err == nil {
 		t.Fatal("no error for a short line")
+	}
+}
+
+// TestServeBacklog: the watermark must come after every backlog row by more
+// than the processor's default reply_timeout + reorder_window, or the
+// backlog's last turns would wait for the wall-clock timeout.
+func TestServeBacklog(t *testing.T) {
+	srv, err := fakeappinsights.New(fakeappinsights.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a := &Azure{AppInsights: srv}
+	now := time.Date(2026, 2, 18, 12, 0, 0, 0, time.UTC)
+	work := workload.Generate(BacklogConfig(42, 200, now))
+	verifier, served := a.ServeBacklog(work, 42^0xfeed, now)
+
+	if served != srv.RowCount() || served <= len(work.Rows) {
+		t.Fatalf("served %d rows, the stand-in holds %d, the backlog has %d", served, srv.RowCount(), len(work.Rows))
+	}
+	if want := verifier.Report().Expected; want != len(work.Turns) {
+		t.Fatalf("verifier expects %d turns, the backlog has %d", want, len(work.Turns))
+	}
+	var lastBacklog time.Time
+	for _, r := range work.Rows {
+		if r.IngestionTime.After(lastBacklog) {
+			lastBacklog = r.IngestionTime
+		}
+	}
+	// The first row ingested after the backlog, as the stand-in answers it.
+	srv.SetNow(now)
+	kql := "customEvents\n| where name in (\"BotMessageReceived\", \"BotMessageSend\")\n| extend ingest = ingestion_time()\n" +
+		"| where ingest > datetime(" + lastBacklog.Format(time.RFC3339Nano) + ")\n| take 1"
+	body, _ := json.Marshal(map[string]string{"query": kql, "timespan": "P1D"})
+	resp, err := http.Post(srv.URL()+"/v1/apps/any/query", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	first := srv.Requests()[0]
+	if first.Status != http.StatusOK || first.Rows != 1 {
+		t.Fatalf("no watermark row after the backlog: %+v", first)
+	}
+	if gap, least := first.LastIngest.Sub(lastBacklog), 20*time.Minute; gap < least {
+		t.Fatalf("watermark ingested %v after the backlog's last row, want at least %v", gap, least)
 	}
 }
