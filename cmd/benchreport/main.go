@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,6 +32,54 @@ type pkgResults struct {
 	pkg     string
 	cpu     string
 	results []result
+	// rounds holds every run of a benchmark that ran more than once
+	// (make bench runs the ones it compares in interleaved rounds), by name.
+	rounds map[string][]result
+}
+
+// add records res; a benchmark seen before keeps its first place in the table.
+func (p *pkgResults) add(res result) {
+	if p.rounds == nil {
+		p.rounds = map[string][]result{}
+	}
+	if _, seen := p.rounds[res.name]; !seen {
+		p.results = append(p.results, res)
+	}
+	p.rounds[res.name] = append(p.rounds[res.name], res)
+}
+
+// merged is r, or for a benchmark run in several rounds, the median of each
+// metric over the rounds (a value one round measured) with the range of the
+// CPU-time ones, which is what the notes compare.
+func (p *pkgResults) merged(r result) result {
+	rounds := p.rounds[r.name]
+	if len(rounds) < 2 {
+		return r
+	}
+	out := result{name: r.name, runs: fmt.Sprintf("median of %d rounds", len(rounds))}
+	for _, m := range r.metrics {
+		unit := m[1]
+		var values []float64
+		text := map[float64]string{}
+		for _, round := range rounds {
+			for _, rm := range round.metrics {
+				if v, err := strconv.ParseFloat(rm[0], 64); rm[1] == unit && err == nil {
+					values = append(values, v)
+					text[v] = rm[0]
+				}
+			}
+		}
+		if len(values) == 0 {
+			continue
+		}
+		slices.Sort(values)
+		value := text[values[(len(values)-1)/2]]
+		if strings.HasSuffix(unit, "cpu-ns/row") && values[0] != values[len(values)-1] {
+			unit += fmt.Sprintf(" (%s-%s)", text[values[0]], text[values[len(values)-1]])
+		}
+		out.metrics = append(out.metrics, [2]string{value, unit})
+	}
+	return out
 }
 
 func main() {
@@ -87,8 +137,7 @@ func parse(r io.Reader) ([]pkgResults, error) {
 			for i := 2; i+1 < len(f); i += 2 {
 				res.metrics = append(res.metrics, [2]string{f[i], f[i+1]})
 			}
-			last := &pkgs[len(pkgs)-1]
-			last.results = append(last.results, res)
+			pkgs[len(pkgs)-1].add(res)
 		}
 	}
 	return pkgs, sc.Err()
@@ -118,6 +167,7 @@ func render(b *strings.Builder, pkgs []pkgResults, notes string) {
 		}
 		fmt.Fprintf(b, "## %s\n\n| benchmark | runs | results |\n|---|---|---|\n", p.pkg)
 		for _, r := range p.results {
+			r = p.merged(r)
 			parts := make([]string, len(r.metrics))
 			for i, m := range r.metrics {
 				parts[i] = m[0] + " " + m[1]

@@ -16,10 +16,14 @@ some log line from a benchmark
 PASS
 ok  	example.com/a	3.1s
 pkg: example.com/b
-BenchmarkPair/open=1k-2   	 100	 900 ns/op
+BenchmarkPair/open=1k-2   	 100	 900 ns/op	 1200 cpu-ns/row
 ok  	example.com/b	1.0s
 pkg: example.com/b
 BenchmarkPersist-2   	 20	 1743 cpu-ns/row
+pkg: example.com/b
+BenchmarkPair/open=1k-2   	 120	 950 ns/op	 1300 cpu-ns/row
+pkg: example.com/b
+BenchmarkPair/open=1k-2   	 110	 700 ns/op	 1100 cpu-ns/row
 `
 
 func TestParseAndRenderKeepsNotes(t *testing.T) {
@@ -44,7 +48,9 @@ func TestParseAndRenderKeepsNotes(t *testing.T) {
 	var b strings.Builder
 	render(&b, pkgs, keptNotes(out))
 	s := b.String()
-	for _, want := range []string{"Test CPU @ 2.0GHz", "| Decode-2 | 10 | 500000000 ns/op, 210.50 MB/s", "## example.com/b", "hand-written analysis"} {
+	for _, want := range []string{"Test CPU @ 2.0GHz", "| Decode-2 | 10 | 500000000 ns/op, 210.50 MB/s", "## example.com/b", "hand-written analysis",
+		// three rounds of one benchmark: one row of medians, the CPU time's range
+		"| Pair/open=1k-2 | median of 3 rounds | 900 ns/op, 1200 cpu-ns/row (1100-1300) |"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("report lacks %q:\n%s", want, s)
 		}

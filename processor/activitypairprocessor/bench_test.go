@@ -309,3 +309,67 @@ func BenchmarkPairingFormats(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBodyMemory is what this machine charges for putting one Akto
+// record's bytes (as these benchmarks emit them) into memory: "warm" copies
+// them into one buffer that stays in the CPU caches, "cold" into a 256 MiB
+// ring (beyond any cache: memory untouched for a while), "allocated" into a
+// new slice as pdata's ByteSlice.FromRaw does. Each record must own its
+// body, in memory no recent record used, so the cold and allocated figures
+// are a floor under the Akto format's cost per turn that no change to the
+// encoder removes (one turn per five rows here).
+func BenchmarkBodyMemory(b *testing.B) {
+	body := benchAktoBody(b)
+	perRow := func(b *testing.B) { // ns/op is per body
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(5*b.N), "ns/row")
+		b.ReportMetric(float64(len(body)), "B/body")
+	}
+	b.Run("warm", func(b *testing.B) {
+		dst := make([]byte, len(body))
+		for b.Loop() {
+			copy(dst, body)
+		}
+		perRow(b)
+	})
+	b.Run("cold", func(b *testing.B) {
+		ring := make([]byte, 256<<20)
+		at := 0
+		for b.Loop() {
+			if at+len(body) > len(ring) {
+				at = 0
+			}
+			at += copy(ring[at:], body)
+		}
+		perRow(b)
+	})
+	b.Run("allocated", func(b *testing.B) {
+		// the last 4096 bodies stay reachable, as records waiting in an
+		// exporter's queue do
+		kept := make([][]byte, 4096)
+		for i := 0; b.Loop(); i++ {
+			kept[i%len(kept)] = append([]byte(nil), body...)
+		}
+		perRow(b)
+	})
+}
+
+// benchAktoBody is the body of an Akto record the benchmark rows make: of a
+// paired turn (the first ones emitted start mid-cycle).
+func benchAktoBody(b *testing.B) []byte {
+	sink := new(consumertest.LogsSink)
+	cfg := createDefaultConfig().(*Config)
+	cfg.ReorderWindow = 0
+	p, err := newProcessor(processortest.NewNopSettings(typ), cfg, sink, systemClock{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := &benchRows{n: 1000, phased: true}
+	for range 3 {
+		if err := p.ConsumeLogs(context.Background(), g.batch(benchBatch)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	all := sink.AllLogs()
+	rec := all[len(all)-1].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	return rec.Body().Bytes().AsRaw()
+}

@@ -1,11 +1,14 @@
 package activitypairprocessor
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestItemIDs(t *testing.T) {
@@ -59,4 +62,42 @@ func TestParseGUIDEveryByteAtEveryPosition(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The open-addressing set agrees with a Go map as it grows: sequential ids
+// (which cluster without mixing), random ones, the zero GUID (an empty
+// slot's value) and every id added twice.
+func TestGUIDSetAgreesWithAMap(t *testing.T) {
+	set, want := newGUIDSet(0), map[guid]struct{}{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	add := func(g guid) {
+		set.add(g)
+		want[g] = struct{}{}
+	}
+	for i := range 5000 {
+		var sequential, random guid
+		binary.BigEndian.PutUint64(sequential[8:], uint64(i))
+		binary.LittleEndian.PutUint64(random[:8], rng.Uint64())
+		binary.LittleEndian.PutUint64(random[8:], rng.Uint64())
+		add(sequential)
+		add(random)
+		add(random)
+		require.Equal(t, len(want), set.len())
+	}
+	for g := range want {
+		require.True(t, set.contains(g))
+	}
+	var absent guid
+	absent[0] = 0xff
+	assert.False(t, set.contains(absent))
+	got := map[guid]int{}
+	for g := range set.all {
+		got[g]++
+	}
+	assert.Len(t, got, len(want))
+	for g, n := range got {
+		_, member := want[g]
+		require.True(t, member && n == 1, "each member once, nothing else: %x %d times", g, n)
+	}
+	assert.Equal(t, 1, got[guid{}], "the zero GUID is a member like any other")
 }

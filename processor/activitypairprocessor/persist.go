@@ -524,7 +524,7 @@ func (w *segmentWriter) snapshot(s *state, pieceBytes int, flush func(last bool)
 	}
 	baseBucket := bucketOf(base)
 	for k, bk := range s.seen.buckets {
-		n := len(bk.guids) + len(bk.others)
+		n := bk.len()
 		if n == 0 {
 			continue
 		}
@@ -538,7 +538,7 @@ func (w *segmentWriter) snapshot(s *state, pieceBytes int, flush func(last bool)
 		}
 		w.b = binary.AppendUvarint(w.b, uint64(n))
 		w.b = binary.AppendVarint(w.b, baseBucket-k)
-		for g := range bk.guids {
+		for g := range bk.guids.all {
 			w.b = append(w.b, 0)
 			w.b = append(w.b, g[:]...)
 		}

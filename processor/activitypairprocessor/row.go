@@ -121,7 +121,8 @@ func decodeRow(rec plog.LogRecord, r *row) (c rowContext, item string) {
 	switch eventName {
 	case schema.EventMessageReceived:
 		r.kind = kindEvent
-		if activityType == "" || strings.EqualFold(activityType, "message") {
+		// the exact spelling first: it is the one the telemetry uses
+		if activityType == "" || activityType == "message" || strings.EqualFold(activityType, "message") {
 			r.kind = kindRequest
 			r.detail = userID
 		}
