@@ -38,7 +38,9 @@ build: $(BINARY)
 # The whole pipeline on local stand-ins (or on Azure when AZURE_CLIENT_SECRET
 # and APPINSIGHTS_APP_ID are set); see README.md. Ctrl-C stops everything.
 run: build
-	OTELCOL_BINARY=$(BINARY) $(GO) run ./cmd/localrun
+	@# Built, not `go run`: go run exits 1 on Ctrl-C even when the program stops cleanly.
+	$(GO) build -o _build/localrun ./cmd/localrun
+	OTELCOL_BINARY=$(BINARY) _build/localrun
 
 # The end-to-end test runs the binary built above; it finds it through
 # OTELCOL_BINARY and fails (does not skip) under CI=true when it is missing.
