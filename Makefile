@@ -67,16 +67,16 @@ bench: build
 	set -o pipefail; cd processor/activitypairprocessor && ../../_build/activitypair.test -test.run '^$$' -test.bench 'Pairing/open=10000+$$|OpenTurnMemory|BodyMemory' -test.benchmem | tee -a ../../_build/bench.txt
 	@# Twenty saves after the warm-up cover a few snapshot cycles.
 	set -o pipefail; $(GO) test -run '^$$' -bench Persist -benchtime 20x ./processor/activitypairprocessor | tee -a _build/bench.txt
-	set -o pipefail; $(GO) test -run '^$$' -bench ShippedProcessors -benchtime 5x ./internal/e2e | tee -a _build/bench.txt
-	set -o pipefail; OTELCOL_BINARY=$(BINARY) $(GO) test -run '^$$' -bench BenchmarkDistribution -benchtime 1x -timeout 30m ./internal/e2ebench | tee -a _build/bench.txt
+	set -o pipefail; $(GO) test -run '^$$' -bench ShippedProcessors -benchtime 5x ./internal/testing/e2e | tee -a _build/bench.txt
+	set -o pipefail; OTELCOL_BINARY=$(BINARY) $(GO) test -run '^$$' -bench BenchmarkDistribution -benchtime 1x -timeout 30m ./internal/testing/e2ebench | tee -a _build/bench.txt
 	$(GO) run ./cmd/benchreport -out BENCHMARKS.md < _build/bench.txt
 
 # Fault-injection suite at full size (10,000 conversations per scenario)
-# against the real binary; writes internal/faults/RESULTS.md, which the
+# against the real binary; writes internal/testing/faults/RESULTS.md, which the
 # README's "Guarantees" quotes. `make test` runs the same scenarios small.
 faults: build
 	OTELCOL_BINARY=$(BINARY) FAULTS_FULL=1 FAULTS_RESULTS=$(CURDIR)/internal/faults/RESULTS.md \
-		$(GO) test -count=1 -timeout 90m -run '^TestFaults$$' -v ./internal/faults
+		$(GO) test -count=1 -timeout 90m -run '^TestFaults$$' -v ./internal/testing/faults
 
 # Each fuzz target briefly beyond its checked-in seed corpus (testdata/fuzz),
 # which go test already replays on every run. FUZZTIME=2000000x (or 5m) for a

@@ -36,8 +36,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
 
 func main() {

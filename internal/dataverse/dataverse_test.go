@@ -11,7 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakedataverse"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 

@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 

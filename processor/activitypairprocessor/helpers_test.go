@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
 )
 

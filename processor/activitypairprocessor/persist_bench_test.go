@@ -18,7 +18,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 )
 
 // BenchmarkPersist is what saving the pairing state costs per row, against

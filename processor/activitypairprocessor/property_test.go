@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
 
 // workloadLogs maps generated rows to log records the way the receiver

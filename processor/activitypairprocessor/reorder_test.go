@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
 
 // Completion is decided on the watermark, the latest ingestion time read.
@@ -113,7 +113,7 @@ func TestPropertySwapsWithinTheRestOfTheReorderWindowGiveTheGroundTruth(t *testi
 	}
 }
 
-// The fault suite's shape (internal/faults): the workload ends about two
+// The fault suite's shape (internal/testing/faults): the workload ends about two
 // hours before its watermark conversation. When the batch holding the
 // watermark conversation's rows, or a batch across a quiet stretch of
 // the workload, overtakes the one before it, the watermark jumps far

@@ -12,7 +12,7 @@ import (
 // ingestion time (a backlog, sparse traffic). If the collector dies after
 // this processor saved its state but before the receiver stored its cursor,
 // the receiver reads that whole window again: none of its rows may come out
-// a second time. Found by internal/faults ("broker down, then back"), where
+// a second time. Found by internal/testing/faults ("broker down, then back"), where
 // the re-read made partial copies of turns.
 func TestReadAgainAfterSIGKILLWindowLongerThanIDsTTL(t *testing.T) {
 	host := newFileStorage(t)

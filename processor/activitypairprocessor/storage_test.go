@@ -17,8 +17,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
-	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/workload"
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadata"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
 )

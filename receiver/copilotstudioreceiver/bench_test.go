@@ -12,7 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/harness"
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 )
 
 // benchBody is the ~100 MB response, made once per test binary: the

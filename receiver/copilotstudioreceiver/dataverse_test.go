@@ -8,8 +8,8 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakedataverse"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 

@@ -59,7 +59,7 @@ func kqlList(values []string) string {
 }
 
 // buildQuery is the KQL for one window: rows ordered by ingestion time, one
-// more than limit so an over-full window is recognised. internal/fakeappinsights
+// more than limit so an over-full window is recognised. internal/testing/fakeappinsights
 // parses exactly this shape; change both together.
 func buildQuery(eventNames, agents []string, w window, limit int) string {
 	var b strings.Builder

@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeappinsights"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/fakeentra"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeentra"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
