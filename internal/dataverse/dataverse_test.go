@@ -11,8 +11,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 )
 
 // staticCredential hands out one token and remembers the scopes asked for.

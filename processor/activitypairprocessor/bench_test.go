@@ -19,8 +19,8 @@ import (
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 )
 
 // benchRows streams rows for n conversations, round-robin, so that every

@@ -8,9 +8,9 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
 // withDataverse points the harness's receiver at a Dataverse stand-in that

@@ -23,11 +23,11 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeentra"
 	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/localtls"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadatatest"
 )
 

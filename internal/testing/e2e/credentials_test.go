@@ -16,8 +16,8 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 )
 
 // Credentials as they appear in conversations (shared/seeds/001 and 002).

@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver"
 )
 
