@@ -29,7 +29,7 @@ func newQueryClient(cfg *Config, httpClient *http.Client, auth authorizer) *quer
 		url:       strings.TrimRight(cfg.Endpoint, "/") + "/v1/apps/" + url.PathEscape(cfg.ApplicationID) + "/query",
 		appID:     cfg.ApplicationID,
 		auth:      auth,
-		authLabel: describeCredential(&cfg.Auth),
+		authLabel: cfg.Auth.Describe(),
 	}
 }
 

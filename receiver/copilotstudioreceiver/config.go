@@ -9,22 +9,11 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configtls"
-)
 
-// Credential types accepted in auth.type.
-const (
-	authClientSecret      = "client_secret"
-	authClientCertificate = "client_certificate"
-	authWorkloadIdentity  = "workload_identity"
-	authManagedIdentity   = "managed_identity"
-	authDefault           = "default"
-	authAPIKey            = "api_key" // legacy: retired by Microsoft on 2026-03-31
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 )
-
-var authTypes = []string{authClientSecret, authClientCertificate, authWorkloadIdentity, authManagedIdentity, authDefault, authAPIKey}
 
 const (
 	defaultEndpoint = "https://api.applicationinsights.io"
@@ -58,7 +47,7 @@ type Config struct {
 	// (API Access blade), not its instrumentation key.
 	ApplicationID string `mapstructure:"application_id"`
 
-	Auth AuthConfig `mapstructure:"auth"`
+	Auth azureauth.Config `mapstructure:"auth"`
 
 	// EventNames are the customEvents names fetched.
 	EventNames []string `mapstructure:"event_names"`
@@ -106,34 +95,7 @@ type DataverseConfig struct {
 	// RefreshInterval is how often the list of agents is read again.
 	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
 	// Auth is the credential for Dataverse; unset, the receiver's auth is used.
-	Auth *AuthConfig `mapstructure:"auth"`
-
-	_ struct{}
-}
-
-// AuthConfig selects and configures the credential used for the query API.
-type AuthConfig struct {
-	// Type is one of client_secret, client_certificate, workload_identity,
-	// managed_identity, default, api_key.
-	Type     string `mapstructure:"type"`
-	TenantID string `mapstructure:"tenant_id"`
-	ClientID string `mapstructure:"client_id"`
-
-	ClientSecret configopaque.String `mapstructure:"client_secret"`
-
-	CertificatePath     string              `mapstructure:"certificate_path"`
-	CertificatePassword configopaque.String `mapstructure:"certificate_password"`
-
-	// FederatedTokenFile is the service account token file for workload identity
-	// (AZURE_FEDERATED_TOKEN_FILE when empty).
-	FederatedTokenFile string `mapstructure:"federated_token_file"`
-
-	// AuthorityHost is the Entra ID authority, e.g. https://login.microsoftonline.us/
-	// for Azure Government. Empty means Azure public cloud.
-	AuthorityHost string `mapstructure:"authority_host"`
-
-	// APIKey is the legacy x-api-key credential.
-	APIKey configopaque.String `mapstructure:"api_key"`
+	Auth *azureauth.Config `mapstructure:"auth"`
 
 	_ struct{}
 }
@@ -209,7 +171,7 @@ func (c *Config) Validate() error {
 	if c.Timeout < 0 {
 		add("timeout %v must not be negative", c.Timeout)
 	}
-	if err := c.Auth.validate(); err != nil {
+	if err := c.Auth.Validate("auth"); err != nil {
 		errs = append(errs, err)
 	}
 	if dv := c.Dataverse.Get(); dv != nil {
@@ -218,7 +180,7 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (d *DataverseConfig) validate(receiverAuth *AuthConfig) error {
+func (d *DataverseConfig) validate(receiverAuth *azureauth.Config) error {
 	var errs []error
 	if u, err := url.Parse(d.URL); d.URL == "" || err != nil || u.Scheme != "https" || u.Host == "" {
 		errs = append(errs, fmt.Errorf("dataverse.url %q must be the environment's https URL, e.g. https://contoso.crm.dynamics.com (Power Platform admin center > Environments)", d.URL))
@@ -228,59 +190,22 @@ func (d *DataverseConfig) validate(receiverAuth *AuthConfig) error {
 	}
 	auth := d.credentialConfig(receiverAuth)
 	if d.Auth != nil {
-		if err := d.Auth.validate(); err != nil {
-			errs = append(errs, fmt.Errorf("dataverse.%w", err))
+		if err := d.Auth.Validate("dataverse.auth"); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if auth.Type == authAPIKey {
+	if auth.Type == azureauth.APIKey {
 		errs = append(errs, errors.New("dataverse needs a Microsoft Entra ID credential, and auth.type is api_key: set dataverse.auth (for example type client_secret)"))
 	}
 	return errors.Join(errs...)
 }
 
 // credentialConfig is dataverse.auth, or the receiver's auth when unset.
-func (d *DataverseConfig) credentialConfig(receiverAuth *AuthConfig) *AuthConfig {
+func (d *DataverseConfig) credentialConfig(receiverAuth *azureauth.Config) *azureauth.Config {
 	if d.Auth != nil {
 		return d.Auth
 	}
 	return receiverAuth
-}
-
-func (a *AuthConfig) validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	need := func(key, value, what string) {
-		if strings.TrimSpace(value) == "" {
-			add("auth.%s is required for auth.type %s: %s", key, a.Type, what)
-		}
-	}
-	const tenantHelp = "the Directory (tenant) ID of the app registration"
-	const clientHelp = "the Application (client) ID of the app registration"
-	switch a.Type {
-	case authClientSecret:
-		need("tenant_id", a.TenantID, tenantHelp)
-		need("client_id", a.ClientID, clientHelp)
-		need("client_secret", string(a.ClientSecret), "a client secret value of the app registration (Certificates & secrets)")
-	case authClientCertificate:
-		need("tenant_id", a.TenantID, tenantHelp)
-		need("client_id", a.ClientID, clientHelp)
-		need("certificate_path", a.CertificatePath, "a PEM or PKCS#12 file holding the certificate and its private key")
-	case authWorkloadIdentity:
-		// tenant, client and token file may come from AZURE_* environment variables set by the webhook.
-	case authManagedIdentity, authDefault:
-	case authAPIKey:
-		need("api_key", string(a.APIKey), "the key from the resource's API Access page (API keys are retired; prefer client_secret)")
-	case "":
-		add("auth.type is required: one of %s (client_secret for an app registration)", strings.Join(authTypes, ", "))
-	default:
-		add("auth.type %q is unknown: use one of %s", a.Type, strings.Join(authTypes, ", "))
-	}
-	if a.AuthorityHost != "" {
-		if u, err := url.Parse(a.AuthorityHost); err != nil || u.Scheme != "https" || u.Host == "" {
-			add("auth.authority_host %q must be an https URL such as https://login.microsoftonline.us/", a.AuthorityHost)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // httpClientConfig is the confighttp form of the client settings.

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/dataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadata"
@@ -28,10 +29,10 @@ type agentDirectory struct {
 	telemetry *metadata.TelemetryBuilder
 }
 
-func newAgentDirectory(cfg *DataverseConfig, receiverAuth *AuthConfig, httpClient *http.Client, tokenRetry policy.RetryOptions,
+func newAgentDirectory(cfg *DataverseConfig, receiverAuth *azureauth.Config, httpClient *http.Client, tokenRetry policy.RetryOptions,
 	logger *zap.Logger, tb *metadata.TelemetryBuilder,
 ) (*agentDirectory, error) {
-	cred, err := newCredential(cfg.credentialConfig(receiverAuth), httpClient, tokenRetry)
+	cred, err := azureauth.NewCredential(cfg.credentialConfig(receiverAuth), httpClient, tokenRetry)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
@@ -151,7 +152,7 @@ func TestDataverseOutageNeverStopsTelemetry(t *testing.T) {
 func TestDataverseConfigValidation(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.ApplicationID = testAppID
-	cfg.Auth = AuthConfig{Type: authAPIKey, APIKey: "legacy-key"}
+	cfg.Auth = azureauth.Config{Type: azureauth.APIKey, APIKey: "legacy-key"}
 	cfg.Dataverse = configoptional.Some(DataverseConfig{URL: "contoso.crm.dynamics.com"})
 	err := cfg.Validate()
 	if err == nil {

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeentra"
@@ -91,8 +92,8 @@ func newHarness(t *testing.T) *harness {
 	cfg.ApplicationID = testAppID
 	cfg.Endpoint = ai.URL()
 	cfg.TLS = configtls.ClientConfig{Config: configtls.Config{CAFile: caFile}}
-	cfg.Auth = AuthConfig{
-		Type: authClientSecret, TenantID: testTenant, ClientID: testClientID,
+	cfg.Auth = azureauth.Config{
+		Type: azureauth.ClientSecret, TenantID: testTenant, ClientID: testClientID,
 		ClientSecret: configopaque.String(testSecret), AuthorityHost: entra.URL(),
 	}
 	storageID := testenv.StorageID

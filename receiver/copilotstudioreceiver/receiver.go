@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadata"
 )
@@ -89,7 +90,7 @@ func newLogsReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*l
 }
 
 func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
-	if r.cfg.Auth.Type == authAPIKey {
+	if r.cfg.Auth.Type == azureauth.APIKey {
 		r.logger.Warn("auth.type api_key is deprecated: Application Insights API keys were retired on 2026-03-31; use Microsoft Entra ID (auth.type client_secret, client_certificate, workload_identity or managed_identity)")
 	}
 	hc := r.cfg.httpClientConfig()

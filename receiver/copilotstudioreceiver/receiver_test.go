@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeentra"
@@ -331,7 +332,7 @@ func TestWrongSecretNeverLogged(t *testing.T) {
 func TestRejectedAPIKeyExplainsPermissionsAndWarnsDeprecated(t *testing.T) {
 	h := newHarness(t)
 	const key = "legacy-api-key-0123456789abcdef"
-	h.cfg.Auth = AuthConfig{Type: authAPIKey, APIKey: configopaque.String(key)}
+	h.cfg.Auth = azureauth.Config{Type: azureauth.APIKey, APIKey: configopaque.String(key)}
 	h.ai.AddRows(spread("a", 2, t0.Add(-time.Hour))...)
 	r := h.start()
 	if h.logs.FilterMessageSnippet("deprecated").Len() != 1 {
@@ -499,8 +500,8 @@ func TestWorkloadIdentityFlow(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(testFederatedToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.cfg.Auth = AuthConfig{
-		Type: authWorkloadIdentity, TenantID: testTenant, ClientID: testClientID,
+	h.cfg.Auth = azureauth.Config{
+		Type: azureauth.WorkloadIdentity, TenantID: testTenant, ClientID: testClientID,
 		FederatedTokenFile: tokenFile, AuthorityHost: h.entra.URL(),
 	}
 	rows := spread("a", 3, t0.Add(-time.Hour))
@@ -541,7 +542,7 @@ func TestStartFailsClearly(t *testing.T) {
 	}
 
 	h = newHarness(t)
-	h.cfg.Auth = AuthConfig{Type: authClientCertificate, TenantID: testTenant, ClientID: testClientID,
+	h.cfg.Auth = azureauth.Config{Type: azureauth.ClientCertificate, TenantID: testTenant, ClientID: testClientID,
 		CertificatePath: filepath.Join(t.TempDir(), "nope.pem"), CertificatePassword: "pfx-password-123"}
 	r, _ = newLogsReceiver(h.cfg, receiverSettings(t), h.sink)
 	err = r.Start(ctx, h.host)
