@@ -17,14 +17,14 @@ import (
 // on to each other: its settings, its open plan steps and the item ids
 // already emitted. Keep one per name for as long as more pieces may come.
 type Conversation struct {
-	designMode    bool
-	designKnown   bool
-	locale        string
-	channel       string
-	userTenant    string
-	steps         map[string]*step // by step id
-	knowledge     []*step          // knowledge steps, in trigger order
-	emitted       map[string]struct{}
+	designMode  bool
+	designKnown bool
+	locale      string
+	channel     string
+	userTenant  string
+	steps       map[string]*step // by step id
+	knowledge   []*step          // knowledge steps, in trigger order
+	emitted     map[string]struct{}
 }
 
 // NewConversation starts the state of a conversation.

@@ -381,7 +381,7 @@ func TestBadContent(t *testing.T) {
 	example := exampleContent(t)
 	for _, c := range []struct {
 		name, content, reason string
-		max               int
+		max                   int
 	}{
 		{"not JSON", "<html>Service Unavailable</html>", ReasonNotJSON, 0},
 		{"cut", example[:len(example)/2], ReasonTruncated, 0},
