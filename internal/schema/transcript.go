@@ -3,6 +3,7 @@ package schema
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/fnv"
 	"strconv"
 )
 
@@ -93,12 +94,20 @@ const (
 // conversation repeating an activity), so that every de-duplication on
 // ItemID downstream drops the repeat. conversation is the transcript's name
 // (conversation id and agent id); activityID, kind and timestampMS are the
-// activity's de-duplication key; contentHash tells apart activities without
-// an id that share kind and time (empty when the activity has an id). The
-// result has a GUID's shape (the pairing processor stores GUIDs compactly).
-func TranscriptItemID(conversation, activityID, kind string, timestampMS int64, contentHash string) string {
+// activity's de-duplication key; an activity without an id is also told
+// apart by its value (raw JSON text) and text. The result has a GUID's
+// shape (the pairing processor stores GUIDs compactly).
+func TranscriptItemID(conversation, activityID, kind string, timestampMS int64, value []byte, text string) string {
+	content := ""
+	if activityID == "" {
+		h := fnv.New64a()
+		h.Write(value)
+		h.Write([]byte{0})
+		h.Write([]byte(text))
+		content = strconv.FormatUint(h.Sum64(), 16)
+	}
 	h := sha256.New()
-	for _, part := range []string{"copilotstudio-transcript-activity", conversation, activityID, kind, strconv.FormatInt(timestampMS, 10), contentHash} {
+	for _, part := range []string{"copilotstudio-transcript-activity", conversation, activityID, kind, strconv.FormatInt(timestampMS, 10), content} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

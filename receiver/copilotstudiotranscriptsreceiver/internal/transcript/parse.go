@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"slices"
 	"strconv"
@@ -173,15 +172,7 @@ func contentError(content string, err error) error {
 // itemID is the activity's stable item id. Repeats share id, kind and
 // time; an activity without an id is also told apart by its content.
 func itemID(conversation string, a *Activity) string {
-	hash := ""
-	if a.ID == "" {
-		h := fnv.New64a()
-		h.Write(a.Value)
-		h.Write([]byte{0})
-		h.Write([]byte(a.Text))
-		hash = strconv.FormatUint(h.Sum64(), 16)
-	}
-	return schema.TranscriptItemID(conversation, a.ID, a.Kind, a.TimestampMS, hash)
+	return schema.TranscriptItemID(conversation, a.ID, a.Kind, a.TimestampMS, a.Value, a.Text)
 }
 
 func parseMetadata(s string) Metadata {
