@@ -9,6 +9,7 @@ import (
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
 
 func TestDeliversActivitiesWithTheirAgents(t *testing.T) {
@@ -216,5 +217,30 @@ func TestForbiddenIsAnAuthError(t *testing.T) {
 		if strings.Contains(e.Message+fmt.Sprint(e.ContextMap()), testSecret) {
 			t.Fatal("the secret reached the log")
 		}
+	}
+}
+
+// TestOneMegabyteTranscripts: generated 1 MB transcripts, served in pages
+// of the default size, arrive whole, each activity once.
+func TestOneMegabyteTranscripts(t *testing.T) {
+	h := newHarness(t)
+	cfg := workload.DefaultTranscriptConfig(5, 3)
+	cfg.PadTo, cfg.SplitRate, cfg.LateRate, cfg.DuplicateRate = 1<<20, 0, 0, 0
+	cfg.Start = t0.Add(-3 * time.Hour)
+	w := workload.GenerateTranscripts(cfg)
+	h.dv.SetBots(w.Bots...)
+	h.dv.AddTranscripts(w.Rows...)
+	r := h.start()
+	r.poll(context.Background())
+	want := len(w.ConversationItemIDs)
+	for _, turn := range w.Turns {
+		want += len(turn.ItemIDs)
+	}
+	got := h.sink.itemIDs()
+	if len(got) != want {
+		t.Fatalf("%d distinct activities delivered, want %d", len(got), want)
+	}
+	if req := h.dv.TranscriptRequests()[0]; req.Bytes < 3<<20 {
+		t.Errorf("the page was %d bytes: the transcripts were not 1 MB", req.Bytes)
 	}
 }
