@@ -10,11 +10,11 @@ OCB      := $(TOOLS)/builder
 BINARY   := $(CURDIR)/_build/otelcol-copilotstudio
 
 # The binary depends on the configs and on the Go sources of this module that
-# the two components compile in (their own packages and what they import from
+# the components compile in (their own packages and what they import from
 # internal/). go list finds exactly those, so editing a test, a stand-in or
 # cmd/localrun does not trigger an ocb rebuild (minutes on a cold cache).
 COMPONENT_DIRS := $(shell $(GO) list -e -deps -f '{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}' \
-	./receiver/copilotstudioreceiver ./processor/activitypairprocessor 2>/dev/null)
+	./receiver/copilotstudioreceiver ./receiver/copilotstudiotranscriptsreceiver ./processor/activitypairprocessor 2>/dev/null)
 COMPONENT_SRCS := $(foreach d,$(COMPONENT_DIRS),$(filter-out %_test.go,$(wildcard $(d)/*.go)))
 
 .PHONY: all build run test bench faults fuzz lint generate clean tools
@@ -57,6 +57,8 @@ bench: build
 	@mkdir -p _build
 	@# One decode of the 100 MB response takes about a second: three of them, so warm-up does not dominate.
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./receiver/copilotstudioreceiver | tee _build/bench.txt
+	@# Transcript decoding: one 1 MB transcript and a page of 50, MB/s per CPU-second.
+	set -o pipefail; $(GO) test -run '^$$' -bench TranscriptDecoding -benchmem -benchtime 5x ./receiver/copilotstudiotranscriptsreceiver/internal/transcript | tee -a _build/bench.txt
 	@# The pairing benchmarks the notes compare with the stock batch processor run in
 	@# $(PAIR_ROUNDS) interleaved rounds (benchreport shows each one's median and its CPU time's
 	@# range): a single run on a shared VM varies by 10-30%.
@@ -86,6 +88,7 @@ faults: build
 # (golang/go#75804, fixed in Go 1.27). 20,000 inputs take 1-20 s a target here.
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := receiver/copilotstudioreceiver:FuzzDecodeResponse receiver/copilotstudioreceiver:FuzzScannerString \
+	receiver/copilotstudiotranscriptsreceiver/internal/transcript:FuzzParse \
 	processor/activitypairprocessor:FuzzPairing processor/activitypairprocessor:FuzzRestore
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -100,6 +103,7 @@ lint:
 
 generate:
 	cd receiver/copilotstudioreceiver && $(GO) tool mdatagen metadata.yaml
+	cd receiver/copilotstudiotranscriptsreceiver && $(GO) tool mdatagen metadata.yaml
 	cd processor/activitypairprocessor && $(GO) tool mdatagen metadata.yaml
 
 clean:

@@ -1,5 +1,6 @@
 // Package fakedataverse is a stand-in for a Dataverse environment's Web API,
-// as much of it as reading Copilot Studio agents needs: the bots table with
+// as much of it as reading Copilot Studio agents and their conversation
+// transcripts needs (transcripts: see transcripts.go): the bots table with
 // OData paging (Prefer: odata.maxpagesize, @odata.nextLink), the
 // RetrieveCurrentOrganization function, bearer-token checks (401) and service
 // protection throttling (429 with Retry-After), in the real response shapes.
@@ -49,6 +50,8 @@ type Server struct {
 	retryAfter string // their Retry-After
 	unavail    bool   // answer every request 503 (an outage)
 	requests   int
+
+	transcripts transcriptTable // transcripts.go
 }
 
 // New starts a stand-in holding bots.
@@ -130,6 +133,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		})
 	case r.URL.Path == "/api/data/v9.2/bots":
 		s.serveBots(w, r, bots)
+	case r.URL.Path == "/api/data/v9.2/conversationtranscripts":
+		s.serveTranscripts(w, r)
 	default:
 		writeError(w, http.StatusNotFound, "0x80060888", "Resource not found for the segment '"+r.URL.Path+"'.")
 	}
