@@ -403,7 +403,7 @@ func TestLongestString(t *testing.T) {
 	assert.Equal(t, 4, longestString([]byte(`{"a":"\u00e9\u00e9"}`)), "UTF-8 bytes")
 }
 
-func metadataSettings(t *testing.T) exporter.Settings {
+func metadataSettings(t testing.TB) exporter.Settings {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	return metadatatest.NewSettings(tel)

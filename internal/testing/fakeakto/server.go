@@ -167,6 +167,14 @@ func (s *Server) Records() [][]byte {
 	return append([][]byte(nil), s.records...)
 }
 
+// Reset forgets the records and requests seen so far (between the rounds
+// of a benchmark, so they do not pile up).
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records, s.requests = nil, nil
+}
+
 // Requests are the answers given so far, in order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -197,8 +205,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxBodyBytes)))
-	req := Request{Bytes: len(body)}
+	limited := http.MaxBytesReader(w, r.Body, int64(s.opts.MaxBodyBytes))
+	var body []byte
+	var size int64
+	var readErr error
+	if s.opts.Discard {
+		// Counted, not kept: a benchmark measures its client, not this.
+		size, readErr = io.Copy(io.Discard, limited)
+	} else {
+		body, readErr = io.ReadAll(limited)
+		size = int64(len(body))
+	}
+	req := Request{Bytes: int(size)}
 
 	s.mu.Lock()
 	token, refuse := s.token, s.refuse
