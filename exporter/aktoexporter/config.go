@@ -51,7 +51,8 @@ type Config struct {
 	// refuses on its own is sent again before it is dropped, when the
 	// service accepted nothing else meanwhile: the service also answers 422
 	// when it cannot write to its own Kafka, and then refuses every record.
-	// A record refused while others are accepted is dropped at once.
+	// A record refused while others are accepted is dropped at once. With
+	// the default backoff, 10 retries take about two minutes.
 	RefusedRecordRetries int `mapstructure:"refused_record_retries"`
 
 	// QueueBatchConfig is exporterhelper's sending_queue: give it storage
@@ -93,7 +94,7 @@ func createDefaultConfig() *Config {
 		MaxRecordsPerRequest: defaultRecordsPerRequest,
 		MaxRequestBytes:      serviceMaxRequestBytes,
 		MaxStringBytes:       serviceMaxStringBytes,
-		RefusedRecordRetries: 5,
+		RefusedRecordRetries: 10,
 		QueueBatchConfig:     configoptional.Some(queue),
 		BackOffConfig:        retry,
 	}
@@ -132,7 +133,7 @@ func (c *Config) Validate() error {
 		add("max_string_bytes %d must be between 1 and %d (the service's 5 MiB limit, the default)", c.MaxStringBytes, serviceMaxStringBytes)
 	}
 	if c.RefusedRecordRetries < 0 {
-		add("refused_record_retries %d must not be negative (default 5; 0 drops a record the first time the service refuses it alone)", c.RefusedRecordRetries)
+		add("refused_record_retries %d must not be negative (default 10; 0 drops a record the first time the service refuses it alone)", c.RefusedRecordRetries)
 	}
 	if c.ClientConfig.Timeout < 0 {
 		add("timeout %v must not be negative (default 30s; 0 waits without limit, which can hold the queue forever)", c.ClientConfig.Timeout)

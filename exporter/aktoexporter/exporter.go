@@ -3,6 +3,7 @@ package aktoexporter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -207,7 +208,7 @@ func (c *call) sendAll(ctx context.Context) error {
 		err = c.send(ctx, c.records[start:end])
 		start = end
 	}
-	if judged := c.judgeRefusals(); err == nil {
+	if judged := c.judgeRefusals(); judged != nil && (err == nil || errors.Is(err, errRefusingAll)) {
 		err = judged
 	}
 	return err
@@ -258,8 +259,17 @@ func (c *call) send(ctx context.Context, recs []record) error {
 		return c.send(ctx, recs[mid:])
 	}
 	c.alone = append(c.alone, refusal{rec: recs[0], status: status, answer: answer})
+	if !c.accepted && len(c.alone) >= 2 {
+		// Two records refused alone and none accepted: likely the service
+		// refusing everything. Splitting on would cost two requests per
+		// record; stop here and let the retry come back later.
+		return errRefusingAll
+	}
 	return nil
 }
+
+// errRefusingAll ends a call whose records the service refuses one by one.
+var errRefusingAll = errors.New("the ingestion service refuses every record sent on its own")
 
 // judgeRefusals drops the records the service refused on their own when it
 // accepted others in this call: then it is the record, not the service. If

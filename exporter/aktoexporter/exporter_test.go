@@ -219,7 +219,8 @@ func TestBisectsToTheRefusedRecord(t *testing.T) {
 
 // A record refused while nothing else is accepted may be the service
 // failing (it answers 422 when it cannot write to its Kafka): it is sent
-// again refused_record_retries times, then dropped.
+// again refused_record_retries times, then dropped; and a call stops after
+// two such refusals instead of sending every record alone.
 func TestLoneRefusalIsRetriedBeforeItIsDropped(t *testing.T) {
 	s := fakeakto.New(fakeakto.Options{Token: testToken})
 	defer s.Close()
@@ -228,24 +229,36 @@ func TestLoneRefusalIsRetriedBeforeItIsDropped(t *testing.T) {
 	cfg.RefusedRecordRetries = 2
 	a := newAkto(t, cfg)
 
-	ld := turns("alone", 3, 300)
+	ld := turns("alone", 50, 300)
 	for attempt := 1; attempt <= 2; attempt++ {
+		before := len(s.Requests())
 		err := a.pushLogs(context.Background(), ld)
 		require.Error(t, err, "attempt %d", attempt)
 		assert.False(t, consumererror.IsPermanent(err))
 		var retry consumererror.Logs
 		require.True(t, errors.As(err, &retry))
-		assert.Equal(t, 3, retry.Data().LogRecordCount(), "nothing dropped yet")
+		assert.Equal(t, 50, retry.Data().LogRecordCount(), "nothing dropped yet")
 		ld = retry.Data()
+		// Halving down to one record, then its neighbour: 8 requests, not 99.
+		assert.Equal(t, 8, len(s.Requests())-before, "attempt %d", attempt)
 	}
 	assert.Empty(t, a.logs.FilterMessageSnippet("dropped").All())
-	require.NoError(t, a.pushLogs(context.Background(), ld), "the third refusal drops them")
-	assert.Len(t, a.logs.FilterMessageSnippet("refused this record").All(), 3)
+
+	// The third refusal of each record alone drops it.
+	err := a.pushLogs(context.Background(), ld)
+	var retry consumererror.Logs
+	require.True(t, errors.As(err, &retry))
+	assert.Equal(t, 48, retry.Data().LogRecordCount())
+	dropped := a.logs.FilterMessageSnippet("refused this record").All()
+	require.Len(t, dropped, 2)
+	assert.Equal(t, "alone-0", dropped[0].ContextMap()["turn_id"])
+	assert.EqualValues(t, 3, dropped[0].ContextMap()["refusals"])
 
 	// Once the service takes records again, one it still refuses goes at once.
 	s.SetRefuse(func(r []byte) bool { return bytes.Contains(r, []byte(`again-1\"`)) })
 	require.NoError(t, a.pushLogs(context.Background(), turns("again", 3, 300)))
 	assert.Len(t, s.Records(), 2)
+	assert.Len(t, a.logs.FilterMessageSnippet("refused this record").All(), 3)
 }
 
 func TestRetryKeepsOnlyWhatWasNotAccepted(t *testing.T) {

@@ -270,8 +270,7 @@ func logLineHas(output string, parts ...string) bool {
 }
 
 // labelledMetric sums the samples of one of the collector's counters whose
-// labels contain label (all of them when label is empty). The Prometheus
-// exporter may add _total to a counter's name.
+// labels contain label (all of them when label is empty).
 func labelledMetric(ctx context.Context, col *harness.Collector, name, label string) (float64, error) {
 	text, err := col.Metrics(ctx)
 	if err != nil {
@@ -283,7 +282,6 @@ func labelledMetric(ctx context.Context, col *harness.Collector, name, label str
 		if !ok {
 			continue
 		}
-		rest = strings.TrimPrefix(rest, "_total")
 		if rest == "" || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, label) {
 			continue
 		}
