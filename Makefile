@@ -10,11 +10,12 @@ OCB      := $(TOOLS)/builder
 BINARY   := $(CURDIR)/_build/otelcol-copilotstudio
 
 # The binary depends on the configs and on the Go sources of this module that
-# the components compile in (their own packages and what they import from
+# its components compile in (their own packages and what they import from
 # internal/). go list finds exactly those, so editing a test, a stand-in or
 # cmd/localrun does not trigger an ocb rebuild (minutes on a cold cache).
+# Every component directory is listed by pattern: a new component needs no edit here.
 COMPONENT_DIRS := $(shell $(GO) list -e -deps -f '{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}' \
-	./receiver/copilotstudioreceiver ./receiver/copilotstudiotranscriptsreceiver ./processor/activitypairprocessor 2>/dev/null)
+	$(foreach d,receiver processor exporter extension,$(if $(wildcard $(d)),./$(d)/...)) 2>/dev/null)
 COMPONENT_SRCS := $(foreach d,$(COMPONENT_DIRS),$(filter-out %_test.go,$(wildcard $(d)/*.go)))
 
 .PHONY: all build run test bench faults fuzz lint generate clean tools
@@ -37,10 +38,13 @@ build: $(BINARY)
 
 # The whole pipeline on local stand-ins (or on Azure when AZURE_CLIENT_SECRET
 # and APPINSIGHTS_APP_ID are set); see README.md. Ctrl-C stops everything.
+# AKTO=http delivers to Akto's data ingestion service (a local stand-in unless
+# AKTO_INGESTION_URL is set) instead of Kafka.
+AKTO ?= kafka
 run: build
 	@# Built, not `go run`: go run exits 1 on Ctrl-C even when the program stops cleanly.
 	$(GO) build -o _build/localrun ./cmd/localrun
-	OTELCOL_BINARY=$(BINARY) _build/localrun
+	OTELCOL_BINARY=$(BINARY) _build/localrun -akto $(AKTO)
 
 # The end-to-end test runs the binary built above; it finds it through
 # OTELCOL_BINARY and fails (does not skip) under CI=true when it is missing.
@@ -69,6 +73,9 @@ bench: build
 	set -o pipefail; cd processor/activitypairprocessor && ../../_build/activitypair.test -test.run '^$$' -test.bench 'Pairing/open=10000+$$|OpenTurnMemory|BodyMemory' -test.benchmem | tee -a ../../_build/bench.txt
 	@# Twenty saves after the warm-up cover a few snapshot cycles.
 	set -o pipefail; $(GO) test -run '^$$' -bench Persist -benchtime 20x ./processor/activitypairprocessor | tee -a _build/bench.txt
+	@# The akto exporter against the ingestion stand-in over loopback, in three
+	@# rounds like the pairing benchmarks (the table shows the median round).
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 3 ./exporter/aktoexporter | tee -a _build/bench.txt
 	set -o pipefail; $(GO) test -run '^$$' -bench ShippedProcessors -benchtime 5x ./internal/testing/e2e | tee -a _build/bench.txt
 	set -o pipefail; OTELCOL_BINARY=$(BINARY) $(GO) test -run '^$$' -bench BenchmarkDistribution -benchtime 1x -timeout 30m ./internal/testing/e2ebench | tee -a _build/bench.txt
 	$(GO) run ./cmd/benchreport -out BENCHMARKS.md < _build/bench.txt
@@ -105,6 +112,7 @@ generate:
 	cd receiver/copilotstudioreceiver && $(GO) tool mdatagen metadata.yaml
 	cd receiver/copilotstudiotranscriptsreceiver && $(GO) tool mdatagen metadata.yaml
 	cd processor/activitypairprocessor && $(GO) tool mdatagen metadata.yaml
+	cd exporter/aktoexporter && $(GO) tool mdatagen metadata.yaml
 
 clean:
 	rm -rf _build

@@ -74,12 +74,18 @@ func (p *pkgResults) merged(r result) result {
 		}
 		slices.Sort(values)
 		value := text[values[(len(values)-1)/2]]
-		if strings.HasSuffix(unit, "cpu-ns/row") && values[0] != values[len(values)-1] {
+		if isCPUPerItem(unit) && values[0] != values[len(values)-1] {
 			unit += fmt.Sprintf(" (%s-%s)", text[values[0]], text[values[len(values)-1]])
 		}
 		out.metrics = append(out.metrics, [2]string{value, unit})
 	}
 	return out
+}
+
+// isCPUPerItem is a CPU-time-per-item unit: per row (the receiver and
+// processor) or per record (the akto exporter).
+func isCPUPerItem(unit string) bool {
+	return strings.HasSuffix(unit, "cpu-ns/row") || strings.HasSuffix(unit, "cpu-ns/record")
 }
 
 func main() {

@@ -24,6 +24,9 @@ pkg: example.com/b
 BenchmarkPair/open=1k-2   	 120	 950 ns/op	 1300 cpu-ns/row
 pkg: example.com/b
 BenchmarkPair/open=1k-2   	 110	 700 ns/op	 1100 cpu-ns/row
+pkg: example.com/c
+BenchmarkExport-2   	 40	 15000 cpu-ns/record
+BenchmarkExport-2   	 40	 12000 cpu-ns/record
 `
 
 func TestParseAndRenderKeepsNotes(t *testing.T) {
@@ -33,7 +36,7 @@ func TestParseAndRenderKeepsNotes(t *testing.T) {
 	}
 	// example.com/b ran twice (as make bench runs a package with two
 	// -benchtime settings): one table.
-	if len(pkgs) != 2 || len(pkgs[0].results) != 1 || len(pkgs[1].results) != 2 {
+	if len(pkgs) != 3 || len(pkgs[0].results) != 1 || len(pkgs[1].results) != 2 {
 		t.Fatalf("parsed %+v", pkgs)
 	}
 	got := pkgs[0].results[0]
@@ -50,7 +53,8 @@ func TestParseAndRenderKeepsNotes(t *testing.T) {
 	s := b.String()
 	for _, want := range []string{"Test CPU @ 2.0GHz", "| Decode-2 | 10 | 500000000 ns/op, 210.50 MB/s", "## example.com/b", "hand-written analysis",
 		// three rounds of one benchmark: one row of medians, the CPU time's range
-		"| Pair/open=1k-2 | median of 3 rounds | 900 ns/op, 1200 cpu-ns/row (1100-1300) |"} {
+		"| Pair/open=1k-2 | median of 3 rounds | 900 ns/op, 1200 cpu-ns/row (1100-1300) |",
+		"| Export-2 | median of 2 rounds | 12000 cpu-ns/record (12000-15000) |"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("report lacks %q:\n%s", want, s)
 		}

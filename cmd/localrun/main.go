@@ -1,5 +1,6 @@
 // Command localrun is `make run`: the whole pipeline, end to end, on one
-// machine, printing each conversation turn as it comes out of Kafka.
+// machine, printing each conversation turn as it reaches Akto's way in
+// (Kafka, or with -akto http the data ingestion service).
 //
 // Without Azure credentials in the environment (AZURE_CLIENT_SECRET or
 // APPINSIGHTS_APP_ID unset) it starts local stand-ins: an Application
@@ -15,6 +16,12 @@
 // resource. Turns go to KAFKA_BROKERS when it is set (localrun prints what
 // arrives there from now on), otherwise to a local kfake broker it prints from.
 //
+// With -akto http (make run AKTO=http) the collector delivers over HTTP
+// instead, with collector-config.akto-http.yaml: to AKTO_INGESTION_URL when
+// it is set, otherwise to a local stand-in of Akto's data ingestion service
+// (internal/testing/fakeakto, which checks what the real one checks), and
+// localrun prints each turn the stand-in accepted.
+//
 // Ctrl-C stops the collector gracefully, then everything else.
 package main
 
@@ -29,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,6 +44,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeakto"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
@@ -54,9 +63,13 @@ func run() error {
 	}
 	binary := flag.String("binary", envOr(harness.BinaryEnv, filepath.Join(root, "_build", "otelcol-copilotstudio")), "the distribution binary (make build)")
 	config := flag.String("config", harness.CollectorConfigPath(), "collector configuration")
+	akto := flag.String("akto", envOr("AKTO", "kafka"), "how turns reach Akto: kafka, or http (its data ingestion service, with "+aktoHTTPOverlay+")")
 	flag.Parse()
 	if _, err := os.Stat(*binary); err != nil {
 		return fmt.Errorf("no collector binary at %s: run `make run` (it builds one) or `make build`", *binary)
+	}
+	if *akto != "kafka" && *akto != "http" {
+		return fmt.Errorf("-akto %q: use kafka or http", *akto)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,7 +102,7 @@ func run() error {
 		// initial_lookback (24h) of telemetry every time.
 		storageDir = envOr("STORAGE_DIR", defaultStorageDir())
 		env = map[string]string{"STORAGE_DIR": storageDir}
-		if b := os.Getenv("KAFKA_BROKERS"); b != "" {
+		if b := os.Getenv("KAFKA_BROKERS"); b != "" && *akto == "kafka" {
 			brokers = strings.Split(b, ",")
 			fromStart = false
 			fmt.Println("Kafka:", b, "topic", topic, "(printing turns that arrive from now on)")
@@ -113,7 +126,21 @@ func run() error {
 		env = harness.Env(azure.Env(), harness.FastEnv())
 	}
 
-	if brokers == nil {
+	printer := &turnPrinter{out: os.Stdout}
+	var overlays []string
+	var ingestion *fakeakto.Server
+	switch {
+	case *akto == "http":
+		overlays = append(overlays, filepath.Join(root, aktoHTTPOverlay))
+		if url := os.Getenv("AKTO_INGESTION_URL"); url != "" {
+			fmt.Println("Akto data ingestion service:", url, "(turns go there; nothing is printed here)")
+			break
+		}
+		ingestion = fakeakto.New(fakeakto.Options{Token: localIngestionToken, OnAccept: printer.printValue})
+		defer ingestion.Close()
+		fmt.Printf("  Akto ingestion stand-in        %s%s  (checks auth, limits, every field a string)\n", ingestion.URL(), fakeakto.IngestPath)
+		env = harness.Env(env, ingestion.Env())
+	case brokers == nil:
 		kafka, err := harness.StartKafka(topic, 3)
 		if err != nil {
 			return err
@@ -124,18 +151,19 @@ func run() error {
 		env = harness.Env(env, kafka.Env(topic))
 	}
 
-	printer := &turnPrinter{out: os.Stdout}
-	consumer, err := harness.NewConsumer(brokers, topic, fromStart, printer.print)
-	if err != nil {
-		return err
+	if *akto == "kafka" {
+		consumer, err := harness.NewConsumer(brokers, topic, fromStart, func(r *kgo.Record) { printer.printValue(r.Value) })
+		if err != nil {
+			return err
+		}
+		defer consumer.Close()
 	}
-	defer consumer.Close()
 
-	fmt.Println("Starting", *binary, "--config", *config)
+	fmt.Println("Starting", *binary, "--config", strings.Join(append([]string{*config}, overlays...), " --config "))
 	fmt.Println("  collector log:", logPath)
 	startCtx, cancelStart := context.WithTimeout(ctx, 2*time.Minute)
 	collector, err := harness.StartCollector(startCtx, harness.CollectorOptions{
-		Binary: *binary, Config: *config, Env: env, StorageDir: storageDir,
+		Binary: *binary, Config: *config, Overlays: overlays, Env: env, StorageDir: storageDir,
 		Output: io.MultiWriter(logFile, &errorLines{out: os.Stderr}),
 	})
 	cancelStart()
@@ -161,6 +189,9 @@ func run() error {
 				return err
 			}
 			fmt.Printf("Stopped. %d turns printed.\n", printer.count())
+			if ingestion != nil {
+				fmt.Println(ingestionSummary(ingestion.Requests()))
+			}
 			return nil
 		case <-ticker.C:
 			if !collector.Running() {
@@ -168,6 +199,34 @@ func run() error {
 			}
 		}
 	}
+}
+
+// aktoHTTPOverlay is the config overlay that delivers over HTTP.
+const aktoHTTPOverlay = "collector-config.akto-http.yaml"
+
+// localIngestionToken is what the local ingestion stand-in requires; not a
+// secret, it exists only in `make run`.
+const localIngestionToken = "local-run-ingestion-token" // #nosec G101 -- a stand-in fixture
+
+// ingestionSummary says what the ingestion stand-in answered.
+func ingestionSummary(reqs []fakeakto.Request) string {
+	byStatus := map[int]int{}
+	var statuses []int
+	for _, r := range reqs {
+		if byStatus[r.Status] == 0 {
+			statuses = append(statuses, r.Status)
+		}
+		byStatus[r.Status]++
+	}
+	slices.Sort(statuses)
+	parts := make([]string, len(statuses))
+	for i, s := range statuses {
+		parts[i] = fmt.Sprintf("%d x HTTP %d", byStatus[s], s)
+	}
+	if len(parts) == 0 {
+		return "The ingestion stand-in got no request."
+	}
+	return "The ingestion stand-in answered " + strings.Join(parts, ", ") + "."
 }
 
 // realAzure is true when the environment names a real Application Insights
@@ -243,11 +302,12 @@ func (p *turnPrinter) count() int {
 	return p.n
 }
 
-func (p *turnPrinter) print(r *kgo.Record) {
+// printValue prints one record value, from Kafka or from the ingestion stand-in.
+func (p *turnPrinter) printValue(value []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
-	fmt.Fprint(p.out, formatTurn(p.n, r.Value))
+	fmt.Fprint(p.out, formatTurn(p.n, value))
 }
 
 // formatTurn renders one record value; anything that is not an Akto record

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeakto"
 )
 
 func TestFormatTurn(t *testing.T) {
@@ -57,5 +59,12 @@ func TestErrorLinesPassesOnlyErrors(t *testing.T) {
 	want := "collector: 2026-11-25T07:00:01Z\terror\tcopilotstudioreceiver/receiver.go:1\tauthentication failed\n"
 	if b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+func TestIngestionSummary(t *testing.T) {
+	got := ingestionSummary([]fakeakto.Request{{Status: 200}, {Status: 401}, {Status: 200}, {Status: 422}})
+	if want := "The ingestion stand-in answered 2 x HTTP 200, 1 x HTTP 401, 1 x HTTP 422."; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
