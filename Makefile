@@ -14,7 +14,7 @@ BINARY   := $(CURDIR)/_build/otelcol-copilotstudio
 # internal/). go list finds exactly those, so editing a test, a stand-in or
 # cmd/localrun does not trigger an ocb rebuild (minutes on a cold cache).
 COMPONENT_DIRS := $(shell $(GO) list -e -deps -f '{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}' \
-	./receiver/copilotstudioreceiver ./processor/activitypairprocessor 2>/dev/null)
+	./receiver/copilotstudioreceiver ./receiver/copilotstudiowebhookreceiver ./processor/activitypairprocessor 2>/dev/null)
 COMPONENT_SRCS := $(foreach d,$(COMPONENT_DIRS),$(filter-out %_test.go,$(wildcard $(d)/*.go)))
 
 .PHONY: all build run test bench faults fuzz lint generate clean tools
@@ -86,6 +86,7 @@ faults: build
 # (golang/go#75804, fixed in Go 1.27). 20,000 inputs take 1-20 s a target here.
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := receiver/copilotstudioreceiver:FuzzDecodeResponse receiver/copilotstudioreceiver:FuzzScannerString \
+	receiver/copilotstudiowebhookreceiver:FuzzDecodeToolCall \
 	processor/activitypairprocessor:FuzzPairing processor/activitypairprocessor:FuzzRestore
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -100,6 +101,7 @@ lint:
 
 generate:
 	cd receiver/copilotstudioreceiver && $(GO) tool mdatagen metadata.yaml
+	cd receiver/copilotstudiowebhookreceiver && $(GO) tool mdatagen metadata.yaml
 	cd processor/activitypairprocessor && $(GO) tool mdatagen metadata.yaml
 
 clean:

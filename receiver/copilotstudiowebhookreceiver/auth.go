@@ -128,7 +128,7 @@ func (a *authenticator) start(ctx context.Context) error {
 		return nil
 	}
 	a.logger.Warn("cannot read Entra ID's discovery documents or signing keys yet; calls are answered 503 until they are read (retrying in the background)",
-		zap.String("authority_host", a.cfg.AuthorityHost), zap.Error(err))
+		zap.String("authority_host", a.cfg.authorityHost()), zap.Error(err))
 	a.wg.Add(1)
 	go a.retry(runCtx)
 	return nil
@@ -172,7 +172,7 @@ func (a *authenticator) shutdown() {
 func (a *authenticator) load(runCtx, attemptCtx context.Context) error {
 	issuers := map[string]string{}
 	var keyURLs []string
-	host := strings.TrimRight(a.cfg.AuthorityHost, "/")
+	host := strings.TrimRight(a.cfg.authorityHost(), "/")
 	for _, tenant := range a.cfg.TenantIDs {
 		tenant = strings.ToLower(tenant)
 		for _, path := range []string{"/.well-known/openid-configuration", "/v2.0/.well-known/openid-configuration"} {

@@ -50,8 +50,10 @@ var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 // Config is the copilotstudiowebhook receiver's configuration.
 type Config struct {
 	// ServerConfig: endpoint, tls, max_request_body_size, read/write
-	// timeouts, ... of the HTTPS server Copilot Studio calls.
-	confighttp.ServerConfig `mapstructure:",squash"`
+	// timeouts, ... of the HTTPS server Copilot Studio calls. A named field,
+	// not an embedded one: embedded, its Unmarshal method would become the
+	// whole config's and leave the other keys unread.
+	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 
 	// BasePath is the path of the "Endpoint link" entered in the Power
 	// Platform admin center; the receiver serves {base_path}/validate and
@@ -85,7 +87,7 @@ type EntraIDConfig struct {
 	// entered as "Azure Entra App ID" in the Power Platform admin center.
 	AppIDs []string `mapstructure:"app_ids"`
 	// AuthorityHost is where OIDC discovery is read from (sovereign clouds,
-	// tests).
+	// tests); empty means the public cloud's.
 	AuthorityHost string `mapstructure:"authority_host"`
 	// TLS for the discovery and keys requests (ca_file for a private
 	// authority).
@@ -126,7 +128,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if strings.TrimSpace(c.NetAddr.Endpoint) == "" {
+	if strings.TrimSpace(c.ServerConfig.NetAddr.Endpoint) == "" {
 		add("endpoint is empty: give the host:port to listen on, e.g. 0.0.0.0:8443")
 	}
 	if c.BasePath != "" && (!strings.HasPrefix(c.BasePath, "/") || strings.ContainsAny(c.BasePath, "?#")) {
@@ -170,8 +172,8 @@ func (e *EntraIDConfig) validate() error {
 			add("entra_id.app_ids[%d] %q is not an application id: use the Application (client) ID GUID of the app registration", i, a)
 		}
 	}
-	if u, err := url.Parse(e.AuthorityHost); e.AuthorityHost == "" || err != nil || u.Scheme != "https" || u.Host == "" {
-		add("entra_id.authority_host %q is not an https URL: use https://login.microsoftonline.com/ (default) or your cloud's authority, e.g. https://login.microsoftonline.us/", e.AuthorityHost)
+	if u, err := url.Parse(e.AuthorityHost); e.AuthorityHost != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
+		add("entra_id.authority_host %q is not an https URL: use https://login.microsoftonline.com/ (default, also when empty) or your cloud's authority, e.g. https://login.microsoftonline.us/", e.AuthorityHost)
 	}
 	if e.ClockSkew < 0 || e.ClockSkew > 5*time.Minute {
 		add("entra_id.clock_skew %v is out of range: use 0 to 5m (default %v)", e.ClockSkew, defaultClockSkew)
@@ -188,6 +190,14 @@ func (e *EntraIDConfig) validate() error {
 		add("entra_id.unknown_key_cooldown %v must be longer than entra_id.timeout %v (default %v)", e.UnknownKeyCooldown, e.Timeout, defaultUnknownKeyCooldown)
 	}
 	return errors.Join(errs...)
+}
+
+// authorityHost is authority_host, or the public cloud's when empty.
+func (e *EntraIDConfig) authorityHost() string {
+	if e.AuthorityHost == "" {
+		return defaultAuthorityHost
+	}
+	return e.AuthorityHost
 }
 
 // paths are the two endpoints under base_path.

@@ -37,7 +37,7 @@ const (
 )
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	entra  *fakeentra.Server
 	rcv    *webhookReceiver
 	tel    *componenttest.Telemetry
@@ -54,14 +54,14 @@ type fixtureOptions struct {
 	noStart bool
 }
 
-func newFixture(t *testing.T, next consumer.Logs, o fixtureOptions) *fixture {
+func newFixture(t testing.TB, next consumer.Logs, o fixtureOptions) *fixture {
 	t.Helper()
 	entra, err := fakeentra.New(fakeentra.Options{TenantID: testTenant, Tenants: []string{testOtherTenant}})
 	require.NoError(t, err)
 	t.Cleanup(entra.Close)
 
 	cfg := createDefaultConfig()
-	cfg.NetAddr.Endpoint = "127.0.0.1:0"
+	cfg.ServerConfig.NetAddr.Endpoint = "127.0.0.1:0"
 	cfg.BasePath = testBasePath
 	cfg.EntraID.TenantIDs = []string{testTenant}
 	cfg.EntraID.Audiences = []string{testAudience, testAppID}

@@ -109,8 +109,9 @@ type webhookReceiver struct {
 	pending       sync.WaitGroup
 	shutdownGrace time.Duration
 
-	stop       chan struct{}
-	background sync.WaitGroup
+	stop         chan struct{}
+	background   sync.WaitGroup
+	shutdownOnce sync.Once
 
 	authLog, inputLog, pipelineLog *cappedLog
 	apiVersions                    versionLog
@@ -152,11 +153,11 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*webho
 }
 
 func (r *webhookReceiver) Start(ctx context.Context, host component.Host) error {
-	ln, err := r.cfg.ToListener(ctx)
+	ln, err := r.cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", r.cfg.NetAddr.Endpoint, err)
+		return fmt.Errorf("listening on %s: %w", r.cfg.ServerConfig.NetAddr.Endpoint, err)
 	}
-	r.server, err = r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r, confighttp.WithErrorHandler(r.transportError))
+	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r, confighttp.WithErrorHandler(r.transportError))
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -175,23 +176,25 @@ func (r *webhookReceiver) Start(ctx context.Context, host component.Host) error 
 	}()
 	go r.logRounds()
 	r.logger.Info("serving Copilot Studio's threat detection calls (observe mode: every call is allowed)",
-		zap.String("endpoint", r.cfg.NetAddr.Endpoint), zap.String("validate", r.validatePath), zap.String("analyze", r.analyzePath))
+		zap.String("endpoint", r.cfg.ServerConfig.NetAddr.Endpoint), zap.String("validate", r.validatePath), zap.String("analyze", r.analyzePath))
 	return nil
 }
 
 func (r *webhookReceiver) Shutdown(ctx context.Context) error {
 	var err error
-	if r.server != nil {
-		// Stops listening and waits for the calls being answered: each is
-		// answered within answer_deadline of its body being read.
-		err = r.server.Shutdown(ctx)
-		close(r.stop)
-	}
-	r.waitForPending(ctx)
-	r.cancelConsume()
-	r.auth.shutdown()
-	r.background.Wait()
-	r.telemetry.Shutdown()
+	r.shutdownOnce.Do(func() {
+		if r.server != nil {
+			// Stops listening and waits for the calls being answered: each
+			// is answered within answer_deadline of its body being read.
+			err = r.server.Shutdown(ctx)
+			close(r.stop)
+		}
+		r.waitForPending(ctx)
+		r.cancelConsume()
+		r.auth.shutdown()
+		r.background.Wait()
+		r.telemetry.Shutdown()
+	})
 	return err
 }
 
@@ -316,7 +319,7 @@ func (r *webhookReceiver) serve(w http.ResponseWriter, req *http.Request, endpoi
 
 func (r *webhookReceiver) readBody(req *http.Request) ([]byte, error) {
 	var buf bytes.Buffer
-	if n := req.ContentLength; n > 0 && n <= r.cfg.MaxRequestBodySize {
+	if n := req.ContentLength; n > 0 && n <= r.cfg.ServerConfig.MaxRequestBodySize {
 		buf.Grow(int(n) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(req.Body)
@@ -348,9 +351,9 @@ func (r *webhookReceiver) transportError(w http.ResponseWriter, _ *http.Request,
 // whichever moves the state from pending first decides who accounts for the
 // record's end.
 const (
-	recordPending int32 = iota
-	recordAnswered      // answered at the deadline: consume accounts for the end
-	recordConsumed      // ConsumeLogs returned first: deliver reads its result
+	recordPending  int32 = iota
+	recordAnswered       // answered at the deadline: consume accounts for the end
+	recordConsumed       // ConsumeLogs returned first: deliver reads its result
 )
 
 type inFlight struct {

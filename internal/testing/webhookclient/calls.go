@@ -170,6 +170,8 @@ func generate(rng *rand.Rand, i int, o Options) Call {
 		c.Secret = secret
 		c.UserMessage = "Our script fails with Authorization: Bearer " + secret + ", can you check it?"
 		planner["userMessage"] = c.UserMessage
+		planner["thought"] = "The user reports a failing script; I will open a ticket with Create ticket."
+		history[0].(map[string]any)["content"] = c.UserMessage
 		inputs = map[string]any{"ticket": map[string]any{"title": "Script fails", "details": map[string]any{"password": "hunter2-" + guid(rng), "token": secret}}}
 		body["futureField"] = map[string]any{"nested": []any{1, 2, 3}}
 		planner["reasoningSummary"] = "not in the reference"
