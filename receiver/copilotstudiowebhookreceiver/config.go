@@ -32,6 +32,10 @@ const (
 	// (about a few KB each): a pipeline that stops taking records costs this
 	// many records of memory, not one per call for as long as it lasts.
 	defaultMaxPendingRecords = 1000
+	// defaultReadTimeout bounds reading one request, headers and body:
+	// Copilot Studio sends at once and gives up after 1 s, and a public
+	// endpoint should not let slow senders hold connections for a minute.
+	defaultReadTimeout = 10 * time.Second
 
 	defaultAuthorityHost = "https://login.microsoftonline.com/"
 	// Entra ID signs with a small set of keys and announces a new one weeks
@@ -109,6 +113,8 @@ func createDefaultConfig() *Config {
 	server := confighttp.NewDefaultServerConfig()
 	server.NetAddr.Endpoint = defaultEndpoint
 	server.MaxRequestBodySize = defaultMaxRequestBodySize
+	server.ReadHeaderTimeout = defaultReadTimeout
+	server.ReadTimeout = defaultReadTimeout
 	return &Config{
 		ServerConfig:      server,
 		AnswerDeadline:    defaultAnswerDeadline,

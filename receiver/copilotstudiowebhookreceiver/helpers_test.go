@@ -68,6 +68,9 @@ func newFixture(t testing.TB, next consumer.Logs, o fixtureOptions) *fixture {
 	cfg.EntraID.AppIDs = []string{testAppID}
 	cfg.EntraID.AuthorityHost = entra.URL()
 	cfg.EntraID.TLS.CAPem = configopaque.String(entra.Bundle().CAPEM)
+	// The longest deadline, so that a busy test machine does not turn an
+	// expected "accepted" into "deadline"; the deadline tests set their own.
+	cfg.AnswerDeadline = maxAnswerDeadline
 	if o.configure != nil {
 		o.configure(cfg)
 	}

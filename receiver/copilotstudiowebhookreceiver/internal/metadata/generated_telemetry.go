@@ -78,13 +78,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.CopilotstudioWebhookBadRequests, err = builder.meter.Int64Counter(
 		"otelcol_copilotstudio_webhook_bad_requests",
-		metric.WithDescription("Calls answered 400 (or 413) because their body could not be read, by reason. [Alpha]"),
+		metric.WithDescription("Calls answered 400 because their body could not be read, by reason. [Alpha]"),
 		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.CopilotstudioWebhookCalls, err = builder.meter.Int64Counter(
 		"otelcol_copilotstudio_webhook_calls",
-		metric.WithDescription("Calls answered, by endpoint and outcome: accepted (the pipeline took the record before the answer), deadline (answered at answer_deadline while the pipeline still had it), refused (the pipeline refused it: lost), overloaded (max_pending_records reached: not passed on, lost), unauthenticated (401), unavailable (signing keys not loaded yet: 503), bad_request (400/413). [Alpha]"),
+		metric.WithDescription("Calls answered, by endpoint and outcome: accepted (the pipeline took the record before the answer), deadline (answered at answer_deadline while the pipeline still had it), refused (the pipeline refused it: lost), overloaded (max_pending_records reached: not passed on, lost), unauthenticated (401), unavailable (signing keys not loaded yet: 503), bad_request (400). [Alpha]"),
 		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)

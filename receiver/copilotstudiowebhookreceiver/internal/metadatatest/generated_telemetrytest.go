@@ -55,7 +55,7 @@ func AssertEqualCopilotstudioWebhookAuthFailures(t *testing.T, tt *componenttest
 func AssertEqualCopilotstudioWebhookBadRequests(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_copilotstudio_webhook_bad_requests",
-		Description: "Calls answered 400 (or 413) because their body could not be read, by reason. [Alpha]",
+		Description: "Calls answered 400 because their body could not be read, by reason. [Alpha]",
 		Unit:        "{call}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -71,7 +71,7 @@ func AssertEqualCopilotstudioWebhookBadRequests(t *testing.T, tt *componenttest.
 func AssertEqualCopilotstudioWebhookCalls(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_copilotstudio_webhook_calls",
-		Description: "Calls answered, by endpoint and outcome: accepted (the pipeline took the record before the answer), deadline (answered at answer_deadline while the pipeline still had it), refused (the pipeline refused it: lost), overloaded (max_pending_records reached: not passed on, lost), unauthenticated (401), unavailable (signing keys not loaded yet: 503), bad_request (400/413). [Alpha]",
+		Description: "Calls answered, by endpoint and outcome: accepted (the pipeline took the record before the answer), deadline (answered at answer_deadline while the pipeline still had it), refused (the pipeline refused it: lost), overloaded (max_pending_records reached: not passed on, lost), unauthenticated (401), unavailable (signing keys not loaded yet: 503), bad_request (400). [Alpha]",
 		Unit:        "{call}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
