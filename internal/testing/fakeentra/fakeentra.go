@@ -88,7 +88,7 @@ type Server struct {
 	tokenRequests int
 	failures      []Failure
 
-	signing           *SigningKey   // signs new tokens
+	signing           *SigningKey   // signs new tokens; made on first use (ensureKeyLocked)
 	published         []*SigningKey // served on the keys endpoints
 	keysRequests      int
 	discoveryRequests int
@@ -107,11 +107,7 @@ func New(opts Options) (*Server, error) {
 		}
 		opts.TLS = b
 	}
-	key, err := NewSigningKey()
-	if err != nil {
-		return nil, fmt.Errorf("fakeentra: signing key: %w", err)
-	}
-	s := &Server{opts: opts, tokens: map[string]string{}, signing: key, published: []*SigningKey{key}}
+	s := &Server{opts: opts, tokens: map[string]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("fakeentra: listen: %w", err)

@@ -155,10 +155,26 @@ func (s *Server) MintWith(k *SigningKey, c Claims) (string, error) {
 	return t.SignedString(k.key)
 }
 
+// ensureKeyLocked makes and publishes the first signing key on first use:
+// a 2048-bit key takes tens of milliseconds, and most users of the stand-in
+// (opaque tokens) never need one.
+func (s *Server) ensureKeyLocked() {
+	if s.signing != nil {
+		return
+	}
+	k, err := NewSigningKey()
+	if err != nil {
+		panic(fmt.Sprintf("fakeentra: signing key: %v", err)) // crypto/rand failed: nothing works then
+	}
+	s.signing = k
+	s.published = append([]*SigningKey{k}, s.published...)
+}
+
 // SigningKey is the key new tokens are signed with.
 func (s *Server) SigningKey() *SigningKey {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ensureKeyLocked()
 	return s.signing
 }
 
@@ -166,6 +182,7 @@ func (s *Server) SigningKey() *SigningKey {
 func (s *Server) PublishKey(k *SigningKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ensureKeyLocked()
 	for _, p := range s.published {
 		if p.KID == k.KID {
 			return
@@ -178,6 +195,7 @@ func (s *Server) PublishKey(k *SigningKey) {
 func (s *Server) UnpublishKey(kid string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ensureKeyLocked()
 	kept := s.published[:0]
 	for _, p := range s.published {
 		if p.KID != kid {
@@ -194,7 +212,7 @@ func (s *Server) RotateKey() (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.PublishKey(k)
+	s.PublishKey(k) // publishes the first key too, if there was none yet
 	s.mu.Lock()
 	s.signing = k
 	s.mu.Unlock()
@@ -256,6 +274,7 @@ func (s *Server) openIDConfigurationV1(w http.ResponseWriter, tenant string) {
 // keys writes the published keys; issuer is set on each for the v2 endpoint.
 func (s *Server) keys(w http.ResponseWriter, issuer string) {
 	s.mu.Lock()
+	s.ensureKeyLocked()
 	published := append([]*SigningKey(nil), s.published...)
 	s.mu.Unlock()
 	keys := make([]map[string]any, 0, len(published))
