@@ -96,6 +96,7 @@ faults: build
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := receiver/copilotstudioreceiver:FuzzDecodeResponse receiver/copilotstudioreceiver:FuzzScannerString \
 	receiver/copilotstudiotranscriptsreceiver/internal/transcript:FuzzParse \
+	receiver/copilotstudiowebhookreceiver:FuzzDecodeToolCall \
 	processor/activitypairprocessor:FuzzPairing processor/activitypairprocessor:FuzzRestore
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -109,10 +110,7 @@ lint:
 	$(GO) vet ./...
 
 generate:
-	cd receiver/copilotstudioreceiver && $(GO) tool mdatagen metadata.yaml
-	cd receiver/copilotstudiotranscriptsreceiver && $(GO) tool mdatagen metadata.yaml
-	cd processor/activitypairprocessor && $(GO) tool mdatagen metadata.yaml
-	cd exporter/aktoexporter && $(GO) tool mdatagen metadata.yaml
+	@set -e; for m in $$(git ls-files '*/metadata.yaml'); do echo "mdatagen $$m"; (cd $$(dirname $$m) && $(GO) tool mdatagen metadata.yaml); done
 
 clean:
 	rm -rf _build

@@ -9,7 +9,10 @@
 //   - POST /{tenant}/oauth2/v2.0/token with grant_type=client_credentials:
 //     checks tenant, client_id and client_secret (or, for workload identity,
 //     a client_assertion equal to Options.FederatedToken) and issues an
-//     opaque bearer token for the requested scope.
+//     opaque bearer token for the requested scope (an RS256-signed access
+//     token with Options.SignedTokens);
+//   - the v1 discovery document and the signing keys, and signed tokens with
+//     chosen claims for a service that checks them (tokens.go).
 //
 // Failures use Entra's real error shape (HTTP 400/401 with error,
 // error_description "AADSTSnnnn: ...", error_codes, trace_id, correlation_id).
@@ -30,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +54,14 @@ type Options struct {
 	TokenLifetime time.Duration
 	// TLS is the CA + certificate to serve with; a fresh one when nil.
 	TLS *localtls.Bundle
+	// Tenants are further tenants the server knows (discovery, tokens), for
+	// tests with users or agents in several organisations.
+	Tenants []string
+	// SignedTokens makes the token endpoint issue RS256-signed access tokens
+	// (audience: the scope's resource; appid/azp: the client) instead of
+	// opaque ones; AccessTokenVersion 2 gives v2.0 tokens, else v1.0.
+	SignedTokens       bool
+	AccessTokenVersion int
 }
 
 // Failure is an error the token endpoint can be told to answer with.
@@ -75,6 +87,12 @@ type Server struct {
 	tokens        map[string]string // access token -> scope
 	tokenRequests int
 	failures      []Failure
+
+	signing           *SigningKey   // signs new tokens; made on first use (ensureKeyLocked)
+	published         []*SigningKey // served on the keys endpoints
+	keysRequests      int
+	discoveryRequests int
+	metadataFailures  int
 }
 
 // New starts a server on 127.0.0.1 with a random port. Close it when done.
@@ -146,11 +164,33 @@ func (s *Server) TokenRequests() int {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	isGet := r.Method == http.MethodGet
+	discovery := isGet && (len(parts) == 3 && parts[1] == ".well-known" || len(parts) == 4 && parts[1] == "v2.0" && parts[2] == ".well-known")
+	keys := isGet && (len(parts) == 3 && parts[1] == "discovery" && parts[2] == "keys" || len(parts) == 4 && parts[1] == "discovery" && parts[2] == "v2.0" && parts[3] == "keys")
+	if discovery || keys {
+		s.mu.Lock()
+		if keys {
+			s.keysRequests++
+		} else {
+			s.discoveryRequests++
+		}
+		s.mu.Unlock()
+		if s.metadataFailure() {
+			writeAADError(w, http.StatusServiceUnavailable, "temporarily_unavailable", 50196, "The server is temporarily unavailable.")
+			return
+		}
+	}
 	switch {
-	case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "common" && parts[1] == "discovery" && parts[2] == "instance":
+	case isGet && len(parts) == 3 && parts[0] == "common" && parts[1] == "discovery" && parts[2] == "instance":
 		s.instanceDiscovery(w)
-	case r.Method == http.MethodGet && len(parts) == 4 && parts[1] == "v2.0" && parts[2] == ".well-known" && parts[3] == "openid-configuration":
+	case isGet && len(parts) == 3 && parts[1] == ".well-known" && parts[2] == "openid-configuration":
+		s.openIDConfigurationV1(w, parts[0])
+	case isGet && len(parts) == 4 && parts[1] == "v2.0" && parts[2] == ".well-known" && parts[3] == "openid-configuration":
 		s.openIDConfiguration(w, parts[0])
+	case keys && len(parts) == 4:
+		s.keys(w, s.IssuerV2(parts[0]))
+	case keys:
+		s.keys(w, "")
 	case r.Method == http.MethodPost && len(parts) == 4 && parts[1] == "oauth2" && parts[2] == "v2.0" && parts[3] == "token":
 		s.token(w, r, parts[0])
 	default:
@@ -159,7 +199,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) knownTenant(tenant string) bool {
-	return tenant == s.opts.TenantID || tenant == "organizations" || tenant == "common"
+	return tenant == s.opts.TenantID || tenant == "organizations" || tenant == "common" || slices.Contains(s.opts.Tenants, tenant)
 }
 
 func (s *Server) instanceDiscovery(w http.ResponseWriter) {
@@ -251,6 +291,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant string) {
 	}
 
 	token := "fakeentra." + randomHex(24)
+	if s.opts.SignedTokens {
+		var err error
+		if token, err = s.accessToken(tenant, clientID, scope); err != nil {
+			writeAADError(w, http.StatusInternalServerError, "temporarily_unavailable", 50196, "The server is temporarily unavailable.")
+			return
+		}
+	}
 	s.mu.Lock()
 	s.tokens[token] = scope
 	s.mu.Unlock()
