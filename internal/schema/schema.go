@@ -44,6 +44,10 @@ const (
 	ConversationID = "gen_ai.conversation.id" // semconv; customDimensions.conversationId
 	UserID         = "user.id"                // semconv; customDimensions.fromId
 	UserName       = "user.name"              // semconv; customDimensions.fromName (sensitive logging only)
+	// UserTenantID is the tenant of the user talking to the agent: a
+	// transcript's channelData.tenant.id (else metadata.AADTenantId), a tool
+	// call's conversationMetadata.user.tenantId.
+	UserTenantID = "copilotstudio.user.tenant_id"
 
 	ItemID            = "copilotstudio.item_id"              // the row's itemId: unique per row
 	ActivityID        = "copilotstudio.activity.id"          // customDimensions.activityId

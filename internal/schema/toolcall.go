@@ -22,7 +22,6 @@ const (
 
 	AgentTenantID = "copilotstudio.agent.tenant_id" // the tenant the agent lives in
 	AgentVersion  = "copilotstudio.agent.version"
-	UserTenantID  = "copilotstudio.user.tenant_id" // the tenant of the user talking to the agent
 	// UserCrossTenant is true when the user's tenant is not the agent's: a
 	// multitenant agent answering someone from another organisation.
 	UserCrossTenant = "copilotstudio.user.cross_tenant"

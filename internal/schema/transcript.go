@@ -64,7 +64,6 @@ const (
 	ActivityIndex       = "copilotstudio.activity.index"        // int: position in the row's activities array
 	ActivityAttachments = "copilotstudio.activity.attachments"  // JSON text of attachments (cards), when not empty
 	UserAADObjectID     = "copilotstudio.user.aad_object_id"    // the user's Entra object id (from.aadObjectId)
-	UserTenantID        = "copilotstudio.user.tenant_id"        // channelData.tenant.id, else metadata.AADTenantId
 	ErrorSubCode        = "copilotstudio.error.sub_code"        // ErrorTraceData.errorSubCode
 	ErrorIsUserError    = "copilotstudio.error.is_user_error"   // bool: ErrorTraceData.isUserError
 	ErrorHTTPStatus     = "copilotstudio.error.http_status"     // int: DynamicServerError.HttpStatusCode
