@@ -56,6 +56,7 @@ func BenchmarkDecode(b *testing.B) {
 		}
 		rows = res.Rows
 	}
+	b.ReportMetric(float64(rows), "rows/op")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows*b.N), "ns/row")
 }
 
