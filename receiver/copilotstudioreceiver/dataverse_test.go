@@ -173,10 +173,11 @@ func TestDataverseConfigValidation(t *testing.T) {
 var hrBot = fakedataverse.Bot{BotID: "bot-hr", Name: "HR Agent", SchemaName: "cr44e_hrAgent", AuthenticationMode: 2, PublishedOn: "2026-02-01T00:00:00Z"}
 
 // polled is a waitUntil condition: the nth poll is done and the receiver
-// sleeps until the next one.
+// sleeps until the next one. (The poll interval must differ from the waits
+// before an early read of the agents, which also sleep.)
 func (h *harness) polled(n int) func(clockState) bool {
 	return func(s clockState) bool {
-		return s.count(s.sleeps, h.cfg.PollInterval) == n && s.sleeping[h.cfg.PollInterval] == 1
+		return h.counter("polls", "", "") == int64(n) && s.sleeping[h.cfg.PollInterval] == 1
 	}
 }
 
@@ -309,7 +310,10 @@ func TestNewAgentPickedUpWithinTheSpacingNotTheHourlyRead(t *testing.T) {
 
 func TestUnknownAgentsReadDataverseAtMostOncePerSpacing(t *testing.T) {
 	h := newHarness(t)
-	h.cfg.PollInterval = 20 * time.Second
+	// Early reads start a multiple of the poll interval after t0, so the
+	// wait before the next one (60 s less a multiple of 25 s) never sleeps
+	// as long as a poll does.
+	h.cfg.PollInterval = 25 * time.Second
 	withDataverse(h, hrBot)
 	h.ai.AddRows(rowsOf("Shadow 0", "s0", 1, t0.Add(-time.Hour), "")...)
 	h.startRunning()
@@ -317,7 +321,7 @@ func TestUnknownAgentsReadDataverseAtMostOncePerSpacing(t *testing.T) {
 
 	// Every poll brings a row of an agent Dataverse has never heard of, for
 	// five minutes.
-	const polls = 15
+	const polls = 12
 	for i := 1; i <= polls; i++ {
 		h.ai.AddRows(rowsOf(fmt.Sprintf("Shadow %d", i), fmt.Sprintf("s%d", i), 1, h.clock.Now().Add(-h.cfg.IngestionDelay), "")...)
 		h.clock.Advance(h.cfg.PollInterval)
