@@ -60,7 +60,7 @@ PAIR_ROUNDS ?= 5
 bench: build
 	@mkdir -p _build
 	@# One decode of the 100 MB response takes about a second: three of them, so warm-up does not dominate.
-	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./receiver/copilotstudioreceiver | tee _build/bench.txt
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./receiver/copilotstudioreceiver ./internal/appinsights | tee _build/bench.txt
 	@# Transcript decoding: one 1 MB transcript and a page of 50, MB/s per CPU-second.
 	set -o pipefail; $(GO) test -run '^$$' -bench TranscriptDecoding -benchmem -benchtime 5x ./receiver/copilotstudiotranscriptsreceiver/internal/transcript | tee -a _build/bench.txt
 	@# The pairing benchmarks the notes compare with the stock batch processor run in
@@ -94,7 +94,7 @@ faults: build
 # deadline exceeded" as the time runs out, without any failing input
 # (golang/go#75804, fixed in Go 1.27). 20,000 inputs take 1-20 s a target here.
 FUZZTIME ?= 20000x
-FUZZ_TARGETS := receiver/copilotstudioreceiver:FuzzDecodeResponse receiver/copilotstudioreceiver:FuzzScannerString \
+FUZZ_TARGETS := internal/appinsights:FuzzDecodeResponse internal/appinsights:FuzzScannerString receiver/copilotstudioreceiver:FuzzBuildWindow \
 	receiver/copilotstudiotranscriptsreceiver/internal/transcript:FuzzParse \
 	receiver/copilotstudiowebhookreceiver:FuzzDecodeToolCall \
 	processor/activitypairprocessor:FuzzPairing processor/activitypairprocessor:FuzzRestore

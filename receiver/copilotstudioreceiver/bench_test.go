@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 )
 
@@ -89,8 +90,8 @@ func benchDecode(b *testing.B, body []byte) {
 	var start, end runtime.MemStats
 	decodeAndBuild := func(keep func(plog.Logs)) (decode, build time.Duration) {
 		cpu0 := testenv.SelfCPUTime()
-		bt := newBatch(testAppID, nil)
-		res, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { bt.offer(r); return nil })
+		bt := newWindowBuilder(testAppID, nil, nil)
+		res, err := appinsights.Decode(bytes.NewReader(body), func(r *appinsights.Row) error { bt.offer(r); return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -103,10 +104,10 @@ func benchDecode(b *testing.B, body []byte) {
 			}
 			keep(logs)
 		}
-		if bt.records != res.rows {
-			b.Fatalf("%d records from %d rows: %v", bt.records, res.rows, bt.malformed[:min(3, len(bt.malformed))])
+		if built := bt.result(); built.records != res.Rows {
+			b.Fatalf("%d records from %d rows: %v", built.records, res.Rows, built.malformed[:min(3, len(built.malformed))])
 		}
-		rows = res.rows
+		rows = res.Rows
 		return cpu1 - cpu0, testenv.SelfCPUTime() - cpu1
 	}
 	decodeAndBuild(func(plog.Logs) {}) // the window before, whose memory the first one reuses
@@ -139,8 +140,8 @@ func benchDecode(b *testing.B, body []byte) {
 	dropIdleRows()
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	bt := newBatch(testAppID, nil)
-	if _, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { bt.offer(r); return nil }); err != nil {
+	bt := newWindowBuilder(testAppID, nil, nil)
+	if _, err := appinsights.Decode(bytes.NewReader(body), func(r *appinsights.Row) error { bt.offer(r); return nil }); err != nil {
 		b.Fatal(err)
 	}
 	bt.finish(false)
@@ -169,8 +170,9 @@ func dropIdleRows() {
 	idleRows.chunks, idleRows.blocks = nil, nil
 }
 
-// BenchmarkDecodeResponseScanOnly is the streaming decoder alone, without
-// building log records: the share of the cost that is JSON.
+// BenchmarkDecodeResponseScanOnly is the streaming decoder and the
+// customDimensions parser, without building log records: the share of the
+// cost that is JSON.
 func BenchmarkDecodeResponseScanOnly(b *testing.B) {
 	body := benchBody()
 	b.SetBytes(int64(len(body)))
@@ -179,7 +181,7 @@ func BenchmarkDecodeResponseScanOnly(b *testing.B) {
 	for range b.N {
 		var d dimensions
 		n := 0
-		_, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error {
+		_, err := appinsights.Decode(bytes.NewReader(body), func(r *appinsights.Row) error {
 			if err := d.parse(r, true); err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
@@ -63,7 +64,7 @@ func (g *gate) itemIDs() map[string]int {
 
 // deliverThroughGate starts delivering the window into a gate; the outcome
 // arrives when deliver returns. Call it inside the synctest bubble.
-func deliverThroughGate(r *logsReceiver, w window, b *batch) (*gate, <-chan string) {
+func deliverThroughGate(r *logsReceiver, w window, b *windowBuilder) (*gate, <-chan string) {
 	g := newGate()
 	r.next = g
 	outcome := make(chan string, 1)
@@ -73,10 +74,10 @@ func deliverThroughGate(r *logsReceiver, w window, b *batch) (*gate, <-chan stri
 
 // fetchFirstWindow reads the first poll's window as pollWindows would,
 // outside the synctest bubble (the query goes over loopback HTTPS).
-func (h *harness) fetchFirstWindow(r *logsReceiver) (window, *batch) {
+func (h *harness) fetchFirstWindow(r *logsReceiver) (window, *windowBuilder) {
 	h.t.Helper()
-	now := r.now()
-	w := window{lower: now.Add(-h.cfg.InitialLookback).Truncate(tick), upper: now.Add(-h.cfg.IngestionDelay).Truncate(tick)}
+	now := r.clock.Now()
+	w := window{lower: now.Add(-h.cfg.InitialLookback).Truncate(appinsights.Tick), upper: now.Add(-h.cfg.IngestionDelay).Truncate(appinsights.Tick)}
 	b, cut, err := r.fetchWindow(ctx, w, h.cfg.MaxRowsPerQuery)
 	if err != nil || !cut.IsZero() {
 		h.t.Fatalf("fetching the window: cut %v, %v", cut, err)

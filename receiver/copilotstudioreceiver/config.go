@@ -12,13 +12,12 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configtls"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 )
 
 const (
 	defaultEndpoint = "https://api.applicationinsights.io"
-	// apiMaxRows is the query API's own limit on rows per result.
-	apiMaxRows = 500000
 	// defaultMaxBatchSize: records of a few thousand rows (about 1 KB each)
 	// are a few MB, small enough to die young, large enough that the fixed
 	// cost of each ConsumeLogs (a storage commit in stateful processors)
@@ -28,6 +27,10 @@ const (
 	// flight holds a few MB of records, and past a few more than the cores
 	// there is nothing left to overlap.
 	maxConcurrentBatches = 16
+	// defaultDataverseInitialWait: reading the agents takes a second or
+	// two; a Dataverse that has not answered in half a minute is not worth
+	// holding the telemetry for.
+	defaultDataverseInitialWait = 30 * time.Second
 )
 
 // Config is the copilotstudio receiver's configuration.
@@ -94,6 +97,10 @@ type DataverseConfig struct {
 	URL string `mapstructure:"url"`
 	// RefreshInterval is how often the list of agents is read again.
 	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+	// InitialWait bounds how long the first poll waits for the first read
+	// of the agents, so that a backlog read at start carries their identity
+	// without Dataverse ever holding up the telemetry for long.
+	InitialWait time.Duration `mapstructure:"initial_wait"`
 	// Auth is the credential for Dataverse; unset, the receiver's auth is used.
 	Auth *azureauth.Config `mapstructure:"auth"`
 
@@ -114,7 +121,7 @@ func createDefaultConfig() component.Config {
 		MaxBatchSize:    defaultMaxBatchSize,
 		// One at a time: batches reach the next consumer in row order.
 		MaxConcurrentBatches: 1,
-		Dataverse:            configoptional.Default(DataverseConfig{RefreshInterval: time.Hour}),
+		Dataverse:            configoptional.Default(DataverseConfig{RefreshInterval: time.Hour, InitialWait: defaultDataverseInitialWait}),
 	}
 }
 
@@ -154,11 +161,11 @@ func (c *Config) Validate() error {
 	if c.Overlap < 0 {
 		add("overlap %v must not be negative (default 1m)", c.Overlap)
 	}
-	if c.MaxRowsPerQuery < 1 || c.MaxRowsPerQuery > apiMaxRows {
-		add("max_rows_per_query %d is out of range: use 1 to %d (the query API's limit)", c.MaxRowsPerQuery, apiMaxRows)
+	if c.MaxRowsPerQuery < 1 || c.MaxRowsPerQuery > appinsights.MaxRows {
+		add("max_rows_per_query %d is out of range: use 1 to %d (the query API's limit)", c.MaxRowsPerQuery, appinsights.MaxRows)
 	}
-	if c.MaxBatchSize < 1 || c.MaxBatchSize > apiMaxRows {
-		add("max_batch_size %d is out of range: use 1 to %d log records per batch (default %d)", c.MaxBatchSize, apiMaxRows, defaultMaxBatchSize)
+	if c.MaxBatchSize < 1 || c.MaxBatchSize > appinsights.MaxRows {
+		add("max_batch_size %d is out of range: use 1 to %d log records per batch (default %d)", c.MaxBatchSize, appinsights.MaxRows, defaultMaxBatchSize)
 	}
 	if c.MaxConcurrentBatches < 1 || c.MaxConcurrentBatches > maxConcurrentBatches {
 		add("max_concurrent_batches %d is out of range: use 1 to %d batches in the next consumer at once (default 1: one at a time, in order)", c.MaxConcurrentBatches, maxConcurrentBatches)
@@ -187,6 +194,9 @@ func (d *DataverseConfig) validate(receiverAuth *azureauth.Config) error {
 	}
 	if d.RefreshInterval < time.Minute {
 		errs = append(errs, fmt.Errorf("dataverse.refresh_interval %v is too short: use at least 1m (default 1h)", d.RefreshInterval))
+	}
+	if d.InitialWait < 0 {
+		errs = append(errs, fmt.Errorf("dataverse.initial_wait %v must not be negative: use 0 to start polling without waiting for the agent list (default %v)", d.InitialWait, defaultDataverseInitialWait))
 	}
 	auth := d.credentialConfig(receiverAuth)
 	if d.Auth != nil {

@@ -81,6 +81,9 @@ func TestLoadFullConfig(t *testing.T) {
 		*cfg.StorageID != storage {
 		t.Fatalf("loaded %+v", cfg)
 	}
+	if dv := cfg.Dataverse.Get(); dv == nil || dv.URL != "https://contoso.crm.dynamics.com" || dv.RefreshInterval != 30*time.Minute || dv.InitialWait != 45*time.Second {
+		t.Errorf("dataverse = %+v", dv)
+	}
 	if cfg.TLS.CAFile != "/etc/ssl/private-ca.pem" {
 		t.Errorf("tls.ca_file = %q", cfg.TLS.CAFile)
 	}
@@ -101,6 +104,13 @@ func TestDefaults(t *testing.T) {
 		cfg.InitialLookback != 24*time.Hour || cfg.IngestionDelay != 3*time.Minute || cfg.Overlap != time.Minute ||
 		cfg.MaxRowsPerQuery != 50000 || cfg.MaxBatchSize != 5000 || cfg.MaxConcurrentBatches != 1 || cfg.StorageID != nil {
 		t.Fatalf("defaults: %+v", cfg)
+	}
+	if cfg.Dataverse.Get() != nil {
+		t.Fatal("dataverse is on by default")
+	}
+	dv := loadConfig(t, "copilotstudio/dataverse").Dataverse.Get()
+	if dv == nil || dv.RefreshInterval != time.Hour || dv.InitialWait != 30*time.Second || dv.Auth != nil {
+		t.Fatalf("dataverse defaults: %+v", dv)
 	}
 	want := append(append([]string{}, schema.MessageEvents...), schema.FlowEvents...)
 	if strings.Join(cfg.EventNames, ",") != strings.Join(want, ",") {
@@ -129,39 +139,5 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	err = loadConfig(t, "copilotstudio/unknown_auth").Validate()
 	if err == nil || !strings.Contains(err.Error(), `auth.type "password" is unknown: use one of client_secret, client_certificate`) {
 		t.Fatalf("unknown auth type: %v", err)
-	}
-}
-
-func TestTokenScopeFromEndpoint(t *testing.T) {
-	for endpoint, want := range map[string]string{
-		"https://api.applicationinsights.io":        "https://api.applicationinsights.io/.default",
-		"https://api.applicationinsights.us/":       "https://api.applicationinsights.us/.default",
-		"https://127.0.0.1:4443/some/path":          "https://127.0.0.1:4443/.default",
-		"https://api.applicationinsights.azure.cn/": "https://api.applicationinsights.azure.cn/.default",
-	} {
-		got, err := tokenScope(endpoint)
-		if err != nil || got != want {
-			t.Errorf("tokenScope(%q) = %q, %v; want %q", endpoint, got, err, want)
-		}
-	}
-}
-
-func TestParseTime(t *testing.T) {
-	for in, want := range map[string]time.Time{
-		"2026-02-18T01:24:36Z":           time.Date(2026, 2, 18, 1, 24, 36, 0, time.UTC),
-		"2026-02-18T01:24:36.1Z":         time.Date(2026, 2, 18, 1, 24, 36, 100000000, time.UTC),
-		"2026-02-18T01:24:36.1234567Z":   time.Date(2026, 2, 18, 1, 24, 36, 123456700, time.UTC),
-		"2026-02-18T01:24:36.123456789Z": time.Date(2026, 2, 18, 1, 24, 36, 123456789, time.UTC),
-		"2026-02-18T02:24:36+01:00":      time.Date(2026, 2, 18, 1, 24, 36, 0, time.UTC),
-	} {
-		got, ok := parseTime([]byte(in))
-		if !ok || !got.Equal(want) {
-			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, ok, want)
-		}
-	}
-	for _, bad := range []string{"", "2026-02-30T01:24:36Z", "2026-13-18T01:24:36Z", "2026-02-18T25:24:36Z", "2026-02-18T01:24:36.Z", "2026-02-18 01:24:36Z", "yesterday"} {
-		if _, ok := parseTime([]byte(bad)); ok {
-			t.Errorf("parseTime(%q) accepted", bad)
-		}
 	}
 }

@@ -1,6 +1,7 @@
 package copilotstudioreceiver
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/dataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
@@ -29,7 +31,7 @@ func withDataverse(h *harness, bots ...fakedataverse.Bot) *fakedataverse.Server 
 		TLS:           h.tls.ServerTLSConfig(),
 	}, bots...)
 	h.t.Cleanup(dv.Close)
-	h.cfg.Dataverse = configoptional.Some(DataverseConfig{URL: dv.URL, RefreshInterval: time.Hour})
+	h.cfg.Dataverse = configoptional.Some(DataverseConfig{URL: dv.URL, RefreshInterval: time.Hour, InitialWait: defaultDataverseInitialWait})
 	if err := h.cfg.Validate(); err != nil {
 		h.t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestDataverseEnrichesRowsByDisplayAndSchemaName(t *testing.T) {
 	h.ai.AddRows(rowsOf("Shadow Agent", "shadow", 2, first, "")...)
 
 	r := h.start()
-	r.agents.refresh(ctx)
+	r.agents.Refresh(ctx)
 	r.poll(ctx)
 
 	byAgent := map[string]pcommon.Map{}
@@ -110,7 +112,7 @@ func TestDataverseOutageNeverStopsTelemetry(t *testing.T) {
 	h.ai.AddRows(rows...)
 
 	r := h.start()
-	r.agents.refresh(ctx)
+	r.agents.Refresh(ctx)
 	r.poll(ctx)
 
 	wantEachOnce(t, h.sink.itemIDs(), rows)
@@ -135,7 +137,7 @@ func TestDataverseOutageNeverStopsTelemetry(t *testing.T) {
 
 	// Dataverse comes back: the next refresh enriches the next rows.
 	dv.SetUnavailable(false)
-	r.agents.refresh(ctx)
+	r.agents.Refresh(ctx)
 	more := rowsOf("HR Agent", "b", 1, t0, "")
 	h.ai.AddRows(more...)
 	h.ai.Advance(10 * time.Minute)
@@ -153,17 +155,184 @@ func TestDataverseConfigValidation(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.ApplicationID = testAppID
 	cfg.Auth = azureauth.Config{Type: azureauth.APIKey, APIKey: "legacy-key"}
-	cfg.Dataverse = configoptional.Some(DataverseConfig{URL: "contoso.crm.dynamics.com"})
+	cfg.Dataverse = configoptional.Some(DataverseConfig{URL: "contoso.crm.dynamics.com", InitialWait: -time.Second})
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("want errors")
 	}
-	for _, want := range []string{"dataverse.url", "dataverse.refresh_interval", "dataverse needs a Microsoft Entra ID credential"} {
+	for _, want := range []string{"dataverse.url", "dataverse.refresh_interval", "dataverse.initial_wait -1s must not be negative", "dataverse needs a Microsoft Entra ID credential"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
 	if strings.Contains(err.Error(), "legacy-key") {
 		t.Error("the api key leaked into the error")
+	}
+}
+
+var hrBot = fakedataverse.Bot{BotID: "bot-hr", Name: "HR Agent", SchemaName: "cr44e_hrAgent", AuthenticationMode: 2, PublishedOn: "2026-02-01T00:00:00Z"}
+
+// polled is a waitUntil condition: the nth poll is done and the receiver
+// sleeps until the next one. (The poll interval must differ from the waits
+// before an early read of the agents, which also sleep.)
+func (h *harness) polled(n int) func(clockState) bool {
+	return func(s clockState) bool {
+		return h.counter("polls", "", "") == int64(n) && s.sleeping[h.cfg.PollInterval] == 1
+	}
+}
+
+// readsEnded is a waitUntil condition: n reads of the agents ended (each
+// is followed by a wait for the next regular read).
+func (h *harness) readsEnded(n int) func(clockState) bool {
+	return func(s clockState) bool { return s.count(s.tickers, h.cfg.Dataverse.Get().RefreshInterval) == n }
+}
+
+func agentIDs(recs []recordWithResource) map[string]string {
+	ids := map[string]string{}
+	for _, rec := range recs {
+		item, _ := rec.record.Attributes().Get(schema.ItemID)
+		agent, _ := rec.resource.Get(schema.AgentID)
+		ids[item.Str()] = agent.Str()
+	}
+	return ids
+}
+
+func TestBacklogReadAtStartIsEnrichedFromItsFirstBatch(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.MaxBatchSize = 3
+	withDataverse(h, hrBot)
+	backlog := rowsOf("HR Agent", "a", 7, t0.Add(-time.Hour), "")
+	h.ai.AddRows(backlog...)
+
+	h.startRunning()
+	h.clock.waitUntil(t, "the first poll", h.polled(1))
+
+	wantEachOnce(t, h.sink.itemIDs(), backlog)
+	for item, agent := range agentIDs(h.sink.records()) {
+		if agent != "bot-hr" {
+			t.Errorf("backlog row %s went out with agent id %q, want bot-hr: the first poll did not wait for the agent list", item, agent)
+		}
+	}
+	if got := h.counter("rows_unenriched", "", ""); got != 0 {
+		t.Errorf("unenriched rows = %d, want 0", got)
+	}
+	if got := h.counter("dataverse_refreshes", "result", "success"); got != 1 {
+		t.Errorf("successful refreshes = %d, want 1", got)
+	}
+}
+
+func TestDataverseDownAtStartRowsGoOnThenEnrichedOnceBack(t *testing.T) {
+	h := newHarness(t)
+	dv := withDataverse(h, hrBot)
+	dv.SetUnavailable(true)
+	first := rowsOf("HR Agent", "a", 3, t0.Add(-time.Hour), "")
+	h.ai.AddRows(first...)
+
+	h.startRunning()
+	// The first read fails: polling starts without the list, and the rows of
+	// an agent not in it ask for an early read, a minute after the failed one.
+	h.clock.waitUntil(t, "the first poll, and an early read waiting", func(s clockState) bool {
+		return h.polled(1)(s) && s.sleeping[dataverse.EarlyRefreshSpacing] == 1
+	})
+	wantEachOnce(t, h.sink.itemIDs(), first)
+	for item, agent := range agentIDs(h.sink.records()) {
+		if agent != "" {
+			t.Errorf("row %s enriched (%q) although Dataverse never answered", item, agent)
+		}
+	}
+	if got := h.counter("rows_unenriched", "", ""); got != 3 {
+		t.Errorf("unenriched rows = %d, want 3", got)
+	}
+	if got := h.counter("dataverse_refreshes", "result", "failure"); got != 1 {
+		t.Errorf("failed refreshes = %d, want 1", got)
+	}
+	for _, want := range []string{"reading the agents from Dataverse failed", "polling starts without the agent list"} {
+		if h.logs.FilterMessageSnippet(want).Len() != 1 {
+			t.Errorf("no warning %q", want)
+		}
+	}
+
+	dv.SetUnavailable(false)
+	later := rowsOf("HR Agent", "b", 2, t0.Add(30*time.Second), "")
+	h.ai.AddRows(later...)
+	h.clock.Advance(dataverse.EarlyRefreshSpacing)
+	h.clock.waitUntil(t, "the early read", h.readsEnded(2))
+	if got := h.counter("dataverse_refreshes", "result", "success"); got != 1 {
+		t.Fatalf("successful refreshes = %d, want 1", got)
+	}
+	h.clock.Advance(h.cfg.PollInterval - dataverse.EarlyRefreshSpacing)
+	h.clock.waitUntil(t, "the second poll", h.polled(2))
+	ids := agentIDs(h.sink.records())
+	for _, r := range later {
+		if ids[r.ItemID] != "bot-hr" {
+			t.Errorf("row %s after Dataverse came back has agent id %q, want bot-hr", r.ItemID, ids[r.ItemID])
+		}
+	}
+	if got := h.counter("rows_unenriched", "", ""); got != 3 {
+		t.Errorf("unenriched rows = %d, want still 3", got)
+	}
+}
+
+func TestNewAgentPickedUpWithinTheSpacingNotTheHourlyRead(t *testing.T) {
+	h := newHarness(t)
+	dv := withDataverse(h, hrBot)
+	h.ai.AddRows(rowsOf("HR Agent", "a", 2, t0.Add(-time.Hour), "")...)
+	h.startRunning()
+	h.clock.waitUntil(t, "the first read and poll", func(s clockState) bool { return h.polled(1)(s) && h.readsEnded(1)(s) })
+
+	// A new agent is published and starts talking.
+	dv.SetBots(hrBot, fakedataverse.Bot{BotID: "bot-new", Name: "New Agent", SchemaName: "cr44e_newAgent", AuthenticationMode: 1})
+	firstTurns := rowsOf("New Agent", "n", 2, t0.Add(time.Minute), "")
+	h.ai.AddRows(firstTurns...)
+	h.clock.Advance(h.cfg.PollInterval)
+	// Its rows ask for an early read; the last read was longer ago than the
+	// spacing, so it starts at once.
+	h.clock.waitUntil(t, "the second poll and the early read", func(s clockState) bool { return h.polled(2)(s) && h.readsEnded(2)(s) })
+
+	laterTurns := rowsOf("New Agent", "m", 2, t0.Add(11*time.Minute), "")
+	h.ai.AddRows(laterTurns...)
+	h.clock.Advance(h.cfg.PollInterval)
+	h.clock.waitUntil(t, "the third poll", h.polled(3))
+
+	ids := agentIDs(h.sink.records())
+	for _, r := range laterTurns {
+		if ids[r.ItemID] != "bot-new" {
+			t.Errorf("row %s of the new agent, 20 minutes in, has agent id %q, want bot-new", r.ItemID, ids[r.ItemID])
+		}
+	}
+	if h.clock.Now().Sub(t0) >= h.cfg.Dataverse.Get().RefreshInterval {
+		t.Fatal("the test waited for the regular read")
+	}
+	if got := h.counter("dataverse_refreshes", "result", "success"); got != 2 {
+		t.Errorf("reads = %d, want 2 (at start, and the early one)", got)
+	}
+}
+
+func TestUnknownAgentsReadDataverseAtMostOncePerSpacing(t *testing.T) {
+	h := newHarness(t)
+	// Early reads start a multiple of the poll interval after t0, so the
+	// wait before the next one (60 s less a multiple of 25 s) never sleeps
+	// as long as a poll does.
+	h.cfg.PollInterval = 25 * time.Second
+	withDataverse(h, hrBot)
+	h.ai.AddRows(rowsOf("Shadow 0", "s0", 1, t0.Add(-time.Hour), "")...)
+	h.startRunning()
+	h.clock.waitUntil(t, "the first poll", h.polled(1))
+
+	// Every poll brings a row of an agent Dataverse has never heard of, for
+	// five minutes.
+	const polls = 12
+	for i := 1; i <= polls; i++ {
+		h.ai.AddRows(rowsOf(fmt.Sprintf("Shadow %d", i), fmt.Sprintf("s%d", i), 1, h.clock.Now().Add(-h.cfg.IngestionDelay), "")...)
+		h.clock.Advance(h.cfg.PollInterval)
+		h.clock.waitUntil(t, fmt.Sprintf("poll %d", i+1), h.polled(i+1))
+	}
+	elapsed := h.clock.Now().Sub(t0)
+	reads := h.counter("dataverse_refreshes", "", "")
+	if limit := 1 + int64(elapsed/dataverse.EarlyRefreshSpacing); reads > limit || reads < 2 {
+		t.Fatalf("%d reads of Dataverse in %v of unknown agents, want 2 to %d (one at start, at most one a minute)", reads, elapsed, limit)
+	}
+	if got := h.counter("rows_unenriched", "", ""); got != polls+1 {
+		t.Errorf("unenriched rows = %d, want %d", got, polls+1)
 	}
 }

@@ -58,9 +58,9 @@ type harness struct {
 	tel     *componenttest.Telemetry
 	dataDir string
 	tls     *localtls.Bundle
-
-	mu     sync.Mutex
-	sleeps []time.Duration
+	// clock is the receiver's: the stand-in's time, stepped by its sleeps
+	// (start) or moved by the test (startRunning).
+	clock *fakeClock
 }
 
 func newHarness(t *testing.T) *harness {
@@ -118,6 +118,21 @@ func (h *harness) newStorageHost() *testenv.StorageHost {
 // stand-in's clock; a sleep advances that clock instead of waiting.
 func (h *harness) start() *logsReceiver {
 	h.t.Helper()
+	h.clock = newFakeClock(h.ai, true)
+	return h.startWith(true)
+}
+
+// startRunning creates and starts a receiver that polls (and reads
+// Dataverse) on its own, on the stand-in's clock, which only the test moves
+// (h.clock.Advance).
+func (h *harness) startRunning() *logsReceiver {
+	h.t.Helper()
+	h.clock = newFakeClock(h.ai, false)
+	return h.startWith(false)
+}
+
+func (h *harness) startWith(manualPolling bool) *logsReceiver {
+	h.t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs = logs
 	h.tel = componenttest.NewTelemetry()
@@ -128,27 +143,14 @@ func (h *harness) start() *logsReceiver {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r.manualPolling = true
+	r.manualPolling = manualPolling
 	r.tokenRetry = policy.RetryOptions{MaxRetries: -1}
-	r.now = h.ai.Now
-	r.sleep = func(ctx context.Context, d time.Duration) error {
-		h.mu.Lock()
-		h.sleeps = append(h.sleeps, d)
-		h.mu.Unlock()
-		h.ai.Advance(d)
-		return ctx.Err()
-	}
+	r.clock = h.clock
 	if err := r.Start(context.Background(), h.host); err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
 	return r
-}
-
-func (h *harness) sleepsSoFar() []time.Duration {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]time.Duration(nil), h.sleeps...)
 }
 
 // counter sums an int counter's data points whose attribute key has value

@@ -16,7 +16,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeentra"
@@ -102,7 +104,7 @@ func TestRestartResumesFromStoredCursor(t *testing.T) {
 
 	wantEachOnce(t, h.sink.itemIDs(), first, second, []fakeappinsights.Row{late})
 	q := h.ai.Requests()[before].Query
-	if !strings.Contains(q, kqlTime(cursor.Add(-h.cfg.Overlap))) {
+	if !strings.Contains(q, appinsights.KQLTime(cursor.Add(-h.cfg.Overlap))) {
 		t.Errorf("first query after restart does not start at cursor - overlap:\n%s", q)
 	}
 	if got := h.counter("rows_dropped", "reason", reasonDuplicate); got != 1 {
@@ -193,7 +195,7 @@ func TestThrottleRetryAfterHonoured(t *testing.T) {
 	r.poll(ctx)
 
 	wantEachOnce(t, h.sink.itemIDs(), rows)
-	if s := h.sleepsSoFar(); len(s) != 1 || s[0] != 7*time.Second {
+	if s := h.clock.sleepsSoFar(); len(s) != 1 || s[0] != 7*time.Second {
 		t.Fatalf("waits = %v, want [7s] from Retry-After", s)
 	}
 }
@@ -210,7 +212,7 @@ func TestServerErrorsRetriedWithBackoff(t *testing.T) {
 
 	wantEachOnce(t, h.sink.itemIDs(), rows)
 	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second}
-	if s := h.sleepsSoFar(); fmt.Sprint(s) != fmt.Sprint(want) {
+	if s := h.clock.sleepsSoFar(); fmt.Sprint(s) != fmt.Sprint(want) {
 		t.Fatalf("waits = %v, want %v", s, want)
 	}
 }
@@ -420,7 +422,7 @@ func TestStartPollsInBackgroundAndShutdownStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.now = h.ai.Now
+	r.clock = standInTime{clock.System, h.ai}
 	if err := r.Start(ctx, h.host); err != nil {
 		t.Fatal(err)
 	}
@@ -443,6 +445,14 @@ func TestAgentFilterWithQuotedName(t *testing.T) {
 	r.poll(ctx)
 	wantEachOnce(t, h.sink.itemIDs(), []fakeappinsights.Row{keep})
 }
+
+// standInTime is the real clock reading the stand-in's time.
+type standInTime struct {
+	clock.Clock
+	ai *fakeappinsights.Server
+}
+
+func (c standInTime) Now() time.Time { return c.ai.Now() }
 
 // storageClient opens the client the receiver uses, on the same extension.
 func (h *harness) storageClient() storage.Client {

@@ -28,7 +28,9 @@
 //
 // # The KQL it understands
 //
-// Only the shape the copilotstudio receiver sends, one operator per line:
+// Only the shape internal/appinsights (the client the copilotstudio receiver
+// uses) sends, one operator per line; the table, the column names and types
+// and the fixed operators are that package's constants, shared here:
 //
 //	customEvents
 //	| where name in ("BotMessageReceived", "BotMessageSend")

@@ -5,28 +5,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 )
 
-// Column names of the customEvents subset the stand-in serves.
-const (
-	colTimestamp    = "timestamp"
-	colName         = "name"
-	colItemID       = "itemId"
-	colDimensions   = "customDimensions"
-	colRoleInstance = "cloud_RoleInstance"
-	colIngest       = "ingest"
-)
-
-// cellColumns is every column, in the order rows are rendered (storedRow) and
-// answered when a query projects nothing else.
-var cellColumns = [...]string{colTimestamp, colName, colItemID, colDimensions, colRoleInstance, colIngest}
-
-var allColumns = cellColumns[:]
-
-var columnTypes = map[string]string{
-	colTimestamp: "datetime", colName: "string", colItemID: "string",
-	colDimensions: "dynamic", colRoleInstance: "string", colIngest: "datetime",
-}
+// columnsInOrder are the columns in the order rows are rendered (storedRow)
+// and answered when a query projects nothing else: the receiver's projection.
+var columnsInOrder = appinsights.Columns[:]
 
 // query is a parsed KQL request in the receiver's shape (see doc.go).
 type query struct {
@@ -69,10 +54,10 @@ func syntaxErr(format string, args ...any) error {
 
 func parseQuery(text string) (*query, error) {
 	stages := strings.Split(text, "|")
-	if strings.TrimSpace(stages[0]) != "customEvents" {
-		return nil, syntaxErr("unsupported source %q: only customEvents is served", strings.TrimSpace(stages[0]))
+	if strings.TrimSpace(stages[0]) != appinsights.Table {
+		return nil, syntaxErr("unsupported source %q: only %s is served", strings.TrimSpace(stages[0]), appinsights.Table)
 	}
-	q := &query{columns: allColumns}
+	q := &query{columns: columnsInOrder}
 	for _, stage := range splitStages(stages[1:]) {
 		if err := q.apply(strings.TrimSpace(stage)); err != nil {
 			return nil, err
@@ -120,7 +105,7 @@ func (q *query) apply(stage string) error {
 	case "where":
 		return q.applyWhere(strings.TrimSpace(strings.TrimPrefix(stage, "where")))
 	case "extend":
-		if strings.Join(fields[1:], "") != "ingest=ingestion_time()" {
+		if strings.Join(fields, "") != strings.ReplaceAll(appinsights.ExtendIngest, " ", "") {
 			return syntaxErr("unsupported extend %q", stage)
 		}
 		q.hasIngest = true
@@ -128,19 +113,20 @@ func (q *query) apply(stage string) error {
 		var cols []string
 		for _, c := range strings.Split(strings.TrimPrefix(stage, "project"), ",") {
 			c = strings.TrimSpace(c)
-			if _, ok := columnTypes[c]; !ok {
+			if appinsights.ColumnType(c) == "" {
 				return syntaxErr("project: unknown column %q", c)
 			}
-			if c == colIngest && !q.hasIngest {
+			if c == appinsights.ColIngest && !q.hasIngest {
 				return syntaxErr("project: ingest is not defined (extend ingest = ingestion_time() first)")
 			}
 			cols = append(cols, c)
 		}
 		q.columns = cols
 	case "order", "sort":
-		spec := strings.Join(fields[1:], " ")
-		if spec != "by ingest asc" && spec != "by ingest asc, itemId asc" {
-			return syntaxErr("unsupported order %q: only \"order by ingest asc[, itemId asc]\"", stage)
+		// The receiver's order, or by ingestion time alone.
+		order := "order " + strings.Join(fields[1:], " ") // "sort" is a synonym
+		if order != appinsights.OrderByIngest && order != "order by "+appinsights.ColIngest+" asc" {
+			return syntaxErr("unsupported order %q: only %q", stage, appinsights.OrderByIngest)
 		}
 		q.ordered = true
 	case "take", "limit":
@@ -160,19 +146,19 @@ func (q *query) apply(stage string) error {
 
 func (q *query) applyWhere(cond string) error {
 	switch {
-	case strings.HasPrefix(cond, "name in"):
-		set, err := parseStringList(strings.TrimPrefix(cond, "name in"))
+	case strings.HasPrefix(cond, appinsights.ColName+" in"):
+		set, err := parseStringList(strings.TrimPrefix(cond, appinsights.ColName+" in"))
 		if err != nil {
 			return err
 		}
 		q.names = set
-	case strings.HasPrefix(cond, "cloud_RoleInstance in"):
-		set, err := parseStringList(strings.TrimPrefix(cond, "cloud_RoleInstance in"))
+	case strings.HasPrefix(cond, appinsights.ColRoleInstance+" in"):
+		set, err := parseStringList(strings.TrimPrefix(cond, appinsights.ColRoleInstance+" in"))
 		if err != nil {
 			return err
 		}
 		q.agents = set
-	case strings.HasPrefix(cond, "ingest "):
+	case strings.HasPrefix(cond, appinsights.ColIngest+" "):
 		if !q.hasIngest {
 			return syntaxErr("where: ingest is not defined (extend ingest = ingestion_time() first)")
 		}
@@ -189,7 +175,7 @@ func (q *query) applyWhere(cond string) error {
 
 func (q *query) applyIngestBound(cond string) error {
 	fields := strings.Fields(cond)
-	if len(fields) != 3 || fields[0] != "ingest" {
+	if len(fields) != 3 || fields[0] != appinsights.ColIngest {
 		return syntaxErr("unsupported condition %q: want ingest <op> datetime(...)", cond)
 	}
 	lit := fields[2]

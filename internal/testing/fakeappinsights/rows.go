@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 )
 
 // Row is one customEvents row.
@@ -122,12 +124,12 @@ func Dimensions(m map[string]string) string {
 	return string(b)
 }
 
-// storedRow is a Row with its cells rendered as JSON once, in allColumns
+// storedRow is a Row with its cells rendered as JSON once, in columnsInOrder
 // order and comma-separated: the inside of the row's array in an answer.
 type storedRow struct {
 	Row
 	cells []byte
-	ends  [len(cellColumns)]int // cells[ends[i-1]+1:ends[i]] is column i
+	ends  [len(appinsights.Columns)]int // cells[ends[i-1]+1:ends[i]] is column i
 }
 
 // renderRows renders rows, packed into shared chunks of memory: few
@@ -138,7 +140,7 @@ func renderRows(rows []Row) []storedRow {
 	var chunk, scratch []byte
 	for i, r := range rows {
 		scratch = scratch[:0]
-		for j, c := range cellColumns {
+		for j, c := range columnsInOrder {
 			if j > 0 {
 				scratch = append(scratch, ',')
 			}
@@ -157,7 +159,7 @@ func renderRows(rows []Row) []storedRow {
 
 // cell is one column's rendered value.
 func (r *storedRow) cell(column string) []byte {
-	j := slices.Index(cellColumns[:], column)
+	j := slices.Index(columnsInOrder, column)
 	start := 0
 	if j > 0 {
 		start = r.ends[j-1] + 1 // past the comma
@@ -169,17 +171,17 @@ func (r *storedRow) cell(column string) []byte {
 func appendCell(buf []byte, r Row, column string) []byte {
 	var v any
 	switch column {
-	case colTimestamp:
+	case appinsights.ColTimestamp:
 		v = formatTime(r.Timestamp)
-	case colIngest:
+	case appinsights.ColIngest:
 		v = formatTime(r.IngestionTime)
-	case colName:
+	case appinsights.ColName:
 		v = r.Name
-	case colItemID:
+	case appinsights.ColItemID:
 		v = r.ItemID
-	case colDimensions:
+	case appinsights.ColDimensions:
 		v = r.CustomDimensions
-	case colRoleInstance:
+	case appinsights.ColRoleInstance:
 		v = r.RoleInstance
 	}
 	b, _ := json.Marshal(v)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/localtls"
 )
 
@@ -386,14 +387,14 @@ func writeTable(w http.ResponseWriter, columns []string, rows []*storedRow, faul
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
 
-	bw.WriteString(`{"tables":[{"name":"PrimaryResult","columns":[`)
+	bw.WriteString(`{"tables":[{"name":"` + appinsights.ResultTable + `","columns":`)
+	header := make([]appinsights.Column, len(columns))
 	for i, c := range columns {
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		fmt.Fprintf(bw, `{"name":%q,"type":%q}`, c, columnTypes[c])
+		header[i] = appinsights.Column{Name: c, Type: appinsights.ColumnType(c)}
 	}
-	bw.WriteString(`],"rows":[`)
+	b, _ := json.Marshal(header)
+	bw.Write(b)
+	bw.WriteString(`,"rows":[`)
 	for i, r := range rows {
 		if i > 0 {
 			bw.WriteByte(',')
@@ -403,7 +404,7 @@ func writeTable(w http.ResponseWriter, columns []string, rows []*storedRow, faul
 			return
 		}
 		bw.WriteByte('[')
-		if slices.Equal(columns, allColumns) {
+		if slices.Equal(columns, columnsInOrder) {
 			bw.Write(r.cells) // the receiver's projection: the row as rendered
 		} else {
 			for j, c := range columns {
@@ -422,7 +423,7 @@ func writeTable(w http.ResponseWriter, columns []string, rows []*storedRow, faul
 	bw.WriteString(`]}]`)
 	if fault == PartialResult {
 		bw.WriteString(`,"error":`)
-		b, _ := json.Marshal(errorObject("PartialError", "There were some errors when processing your query.",
+		b, _ := json.Marshal(errorObject(appinsights.ErrorCodePartial, "There were some errors when processing your query.",
 			map[string]any{"code": "-2133196797", "message": "Query execution has exceeded the allowed limits (E_RUNAWAY_QUERY)."}))
 		bw.Write(b)
 	}
@@ -431,10 +432,10 @@ func writeTable(w http.ResponseWriter, columns []string, rows []*storedRow, faul
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-func errorObject(code, message string, inner map[string]any) map[string]any {
-	e := map[string]any{"message": message, "code": code, "correlationId": newCorrelationID()}
+func errorObject(code, message string, inner map[string]any) *appinsights.Error {
+	e := &appinsights.Error{Message: message, Code: code, CorrelationID: newCorrelationID()}
 	if inner != nil {
-		e["innererror"] = inner
+		e.InnerError, _ = json.Marshal(inner)
 	}
 	return e
 }
@@ -442,7 +443,7 @@ func errorObject(code, message string, inner map[string]any) map[string]any {
 func writeError(w http.ResponseWriter, status int, code, message string, inner map[string]any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": errorObject(code, message, inner)})
+	_ = json.NewEncoder(w).Encode(appinsights.ErrorBody{Error: errorObject(code, message, inner)})
 }
 
 func newCorrelationID() string {

@@ -13,39 +13,46 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
-var standardColumns = []string{colTimestamp, colName, colItemID, colDimensions, colRoleInstance, colIngest}
+var standardColumns = appinsights.Columns[:]
 
 // response renders a query API body in the real shape.
 func response(t *testing.T, columns []string, rows [][]any) string {
 	t.Helper()
-	types := map[string]string{colTimestamp: "datetime", colIngest: "datetime", colDimensions: "dynamic"}
-	cols := make([]map[string]string, len(columns))
+	cols := make([]appinsights.Column, len(columns))
 	for i, c := range columns {
-		typ := types[c]
+		typ := appinsights.ColumnType(c)
 		if typ == "" {
 			typ = "string"
 		}
-		cols[i] = map[string]string{"name": c, "type": typ}
+		cols[i] = appinsights.Column{Name: c, Type: typ}
 	}
-	b, err := json.Marshal(map[string]any{"tables": []any{map[string]any{"name": "PrimaryResult", "columns": cols, "rows": rows}}})
+	b, err := json.Marshal(map[string]any{"tables": []any{map[string]any{"name": appinsights.ResultTable, "columns": cols, "rows": rows}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
 }
 
-// decodeBatch decodes body into a batch as the receiver does.
-func decodeBatch(t *testing.T, body string) (*batch, decodedResult) {
+// buildRowByRow decodes body and builds each row into one batch as it is
+// read, without the row store.
+func buildRowByRow(t testing.TB, b *windowBuilder, body io.Reader) (plog.Logs, windowResult, appinsights.Result) {
 	t.Helper()
-	b := newBatch(testAppID, nil)
-	res, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil })
+	b.startBatch(0)
+	res, err := appinsights.Decode(body, func(r *appinsights.Row) error { b.add(r); return nil })
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	return b, res
+	return b.logs, b.result(), res
+}
+
+// decodeWindow builds body row by row in a new window.
+func decodeWindow(t *testing.T, body string) (plog.Logs, windowResult, appinsights.Result) {
+	t.Helper()
+	return buildRowByRow(t, newWindowBuilder(testAppID, nil, nil), strings.NewReader(body))
 }
 
 func std(id, name, dims string) []any {
@@ -174,11 +181,11 @@ func TestDecodeRowsToRecords(t *testing.T) {
 	for _, c := range cases {
 		rows = append(rows, c.row)
 	}
-	b, res := decodeBatch(t, response(t, standardColumns, rows))
-	if res.rows != len(cases) {
-		t.Fatalf("decoded %d rows, want %d", res.rows, len(cases))
+	logs, b, res := decodeWindow(t, response(t, standardColumns, rows))
+	if res.Rows != len(cases) {
+		t.Fatalf("decoded %d rows, want %d", res.Rows, len(cases))
 	}
-	got := recordsByID(b.logs)
+	got := recordsByID(logs)
 	kept := 0
 	for _, c := range cases {
 		id, _ := c.row[2].(string)
@@ -241,19 +248,19 @@ func TestDecodeTimestampsAndResourcePerAgent(t *testing.T) {
 		{"2026-02-18T01:24:38Z", "BotMessageSend", "a2", `{"conversationId":"c"}`, "HR Agent", "2026-02-18T01:25:12Z"},
 		{"2026-02-18T01:24:38Z", "BotMessageSend", "a2", `{"conversationId":"c"}`, "HR Agent", "2026-02-18T01:25:12Z"},
 	}
-	b, _ := decodeBatch(t, response(t, standardColumns, rows))
-	if n := b.logs.ResourceLogs().Len(); n != 2 {
+	logs, b, _ := decodeWindow(t, response(t, standardColumns, rows))
+	if n := logs.ResourceLogs().Len(); n != 2 {
 		t.Fatalf("resource logs = %d, want one per agent (2)", n)
 	}
 	for i := 0; i < 2; i++ {
-		rl := b.logs.ResourceLogs().At(i)
+		rl := logs.ResourceLogs().At(i)
 		agent, _ := rl.Resource().Attributes().Get(schema.AgentName)
 		want := map[string]int{"HR Agent": 2, "IT Agent": 1}[agent.Str()]
 		if n := rl.ScopeLogs().At(0).LogRecords().Len(); n != want {
 			t.Errorf("agent %q has %d records, want %d", agent.Str(), n, want)
 		}
 	}
-	lr := recordsByID(b.logs)["a1"]
+	lr := recordsByID(logs)["a1"]
 	if got, want := lr.Timestamp().AsTime(), time.Date(2026, 2, 18, 1, 24, 36, 123456700, time.UTC); !got.Equal(want) {
 		t.Errorf("timestamp = %v, want %v", got, want)
 	}
@@ -266,56 +273,12 @@ func TestDecodeTimestampsAndResourcePerAgent(t *testing.T) {
 }
 
 func TestDecodeMapsColumnsByName(t *testing.T) {
-	cols := []string{colIngest, "extra", colItemID, colRoleInstance, colDimensions, colName, colTimestamp}
+	cols := []string{appinsights.ColIngest, "extra", appinsights.ColItemID, appinsights.ColRoleInstance, appinsights.ColDimensions, appinsights.ColName, appinsights.ColTimestamp}
 	rows := [][]any{{"2026-02-18T01:25:10Z", 42, "x1", "HR Agent", `{"conversationId":"c","text":"hi"}`, "BotMessageSend", "2026-02-18T01:24:36Z"}}
-	b, _ := decodeBatch(t, response(t, cols, rows))
-	lr, ok := recordsByID(b.logs)["x1"]
+	logs, b, _ := decodeWindow(t, response(t, cols, rows))
+	lr, ok := recordsByID(logs)["x1"]
 	if !ok || lr.Body().Str() != "hi" {
 		t.Fatalf("row with reordered columns not decoded: %v", b.malformed)
-	}
-}
-
-func TestDecodeResponseShapes(t *testing.T) {
-	good := response(t, standardColumns, [][]any{std("a", "BotMessageSend", `{"conversationId":"c"}`)})
-	cases := []struct {
-		name    string
-		body    string
-		wantErr string
-		partial bool
-		rows    int
-	}{
-		{name: "ordinary", body: good, rows: 1},
-		{name: "unknown top-level key first", body: `{"stats":{"x":[1,{"y":"]"}]},` + good[1:], rows: 1},
-		{name: "partial error after tables", body: good[:len(good)-1] + `,"error":{"message":"A partial error","code":"PartialError","correlationId":"c-1","innererror":{"code":"-2133196797"}}}`, rows: 1, partial: true},
-		{name: "no rows", body: response(t, standardColumns, [][]any{}), rows: 0},
-		{name: "truncated", body: good[:len(good)/2], wantErr: "invalid JSON"},
-		{name: "not JSON", body: `<html>Bad gateway</html>`, wantErr: "invalid JSON"},
-		{name: "missing column", body: response(t, standardColumns[:5], nil), wantErr: `lacks column "ingest"`},
-		{name: "no tables", body: `{}`, wantErr: "no tables"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			n := 0
-			res, err := decodeResponse(strings.NewReader(c.body), func(*resultRow) error { n++; return nil })
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("err = %v, want %q", err, c.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n != c.rows || res.rows != c.rows {
-				t.Fatalf("rows = %d/%d, want %d", n, res.rows, c.rows)
-			}
-			if (res.partial != nil) != c.partial {
-				t.Fatalf("partial = %v, want %v", res.partial, c.partial)
-			}
-			if c.partial && !strings.Contains(res.partial.String(), "PartialError") {
-				t.Fatalf("partial error text %q", res.partial.String())
-			}
-		})
 	}
 }
 
@@ -337,13 +300,9 @@ func TestDecodeAcrossReadBoundaries(t *testing.T) {
 		std("b", "BotMessageSend", `{"conversationId":"c","value":{"k":["]","}"]}}`),
 	})
 	var texts []string
-	b := newBatch(testAppID, nil)
-	_, err := decodeResponse(&oneByteReader{body}, func(r *resultRow) error { b.add(r); return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	logs, b, _ := buildRowByRow(t, newWindowBuilder(testAppID, nil, nil), &oneByteReader{body})
 	for _, id := range []string{"a", "b"} {
-		lr, ok := recordsByID(b.logs)[id]
+		lr, ok := recordsByID(logs)[id]
 		if !ok {
 			t.Fatalf("row %s lost: %v", id, b.malformed)
 		}
@@ -354,56 +313,33 @@ func TestDecodeAcrossReadBoundaries(t *testing.T) {
 	}
 }
 
-// FuzzScannerString checks string unescaping against encoding/json.
-func FuzzScannerString(f *testing.F) {
-	for _, s := range []string{"", "plain", `q"uote`, "back\\slash", "nl\n\t", "é😀", "\u2028", "\x01ctl", "\xff\xfe"} {
-		b, _ := json.Marshal(s)
-		f.Add(string(b))
-	}
-	f.Add(`"\ud83d\ude00 \u00e9 \/"`)
-	f.Add(`"\ud83d x"`)
-	f.Fuzz(func(t *testing.T, lit string) {
-		var want string
-		if json.Unmarshal([]byte(lit), &want) != nil {
-			return
-		}
-		var s scanner
-		s.resetBytes([]byte(lit))
-		got, err := s.appendString(nil)
-		if err != nil {
-			t.Fatalf("%q: %v", lit, err)
-		}
-		if string(got) != want {
-			t.Fatalf("%q: got %q, want %q", lit, got, want)
-		}
-	})
-}
-
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
 
-// FuzzDecodeResponse feeds arbitrary bodies to the decoder and the row
-// mapping: they must never panic, and every decoded row is either a record
+// FuzzBuildWindow feeds arbitrary bodies to the decoder and the record
+// builder: they must never panic, and every decoded row is either a record
 // or a counted drop.
-func FuzzDecodeResponse(f *testing.F) {
+func FuzzBuildWindow(f *testing.F) {
 	f.Add(`{"tables":[{"name":"PrimaryResult","columns":[{"name":"timestamp","type":"datetime"},{"name":"name","type":"string"},{"name":"itemId","type":"string"},{"name":"customDimensions","type":"dynamic"},{"name":"cloud_RoleInstance","type":"string"},{"name":"ingest","type":"datetime"}],"rows":[["2026-02-18T01:24:36.123Z","BotMessageReceived","i1","{\"type\":\"message\",\"conversationId\":\"c\",\"text\":\"hi \\u00e9\"}","HR Agent","2026-02-18T01:25:10.456Z"],["x",1,null,"{",null,"2026-02-18T01:25:10Z"]]}],"error":{"code":"PartialError","message":"m"}}`)
 	f.Add(`{"tables":[]}`)
 	f.Add(`not json`)
 	f.Add(`{"tables":[{"rows":[[1]],"columns":[]}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		b := newBatch(testAppID, nil)
-		res, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil })
+		b := newWindowBuilder(testAppID, nil, nil)
+		b.startBatch(0)
+		res, err := appinsights.Decode(strings.NewReader(body), func(r *appinsights.Row) error { b.add(r); return nil })
 		if err != nil {
 			return
 		}
+		built := b.result()
 		dropped := 0
-		for _, n := range b.drops {
+		for _, n := range built.drops {
 			dropped += n
 		}
-		if b.records+dropped != res.rows {
-			t.Fatalf("%d rows: %d records + %d drops", res.rows, b.records, dropped)
+		if built.records+dropped != res.Rows {
+			t.Fatalf("%d rows: %d records + %d drops", res.Rows, built.records, dropped)
 		}
 	})
 }
@@ -417,12 +353,13 @@ func TestOverFullResultLeavesOutItsLastInstant(t *testing.T) {
 		at("d", "2026-02-18T01:25:03Z"), at("bad", "not a time"), at("e", "2026-02-18T01:25:03Z"),
 	})
 	for _, overFull := range []bool{false, true} {
-		b := newBatch(testAppID, nil)
-		if _, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.offer(r); return nil }); err != nil {
+		wb := newWindowBuilder(testAppID, nil, nil)
+		if _, err := appinsights.Decode(strings.NewReader(body), func(r *appinsights.Row) error { wb.offer(r); return nil }); err != nil {
 			t.Fatal(err)
 		}
-		cut := b.finish(overFull)
-		logs, _ := b.nextBatch(math.MaxInt)
+		cut := wb.finish(overFull)
+		logs, _ := wb.nextBatch(math.MaxInt)
+		b := wb.result()
 		got := recordsByID(logs)
 		want := map[bool]string{false: "a,b,c,d,e", true: "a,b,c"}[overFull]
 		var ids []string
@@ -449,12 +386,8 @@ func TestRowOfAnEventNotAskedForIsDropped(t *testing.T) {
 		std("ok", "BotMessageSend", `{"conversationId":"c"}`),
 		std("odd", "SomethingNobodyAskedFor", `{"conversationId":"c","text":"x"}`),
 	})
-	b := newBatch(testAppID, nil)
-	b.wanted = toSet(defaultEventNames())
-	if _, err := decodeResponse(strings.NewReader(body), func(r *resultRow) error { b.add(r); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if got := recordsByID(b.logs); len(got) != 1 || b.drops[reasonUnexpectedEvent] != 1 || b.malformed[0].itemID != "odd" {
+	logs, b, _ := buildRowByRow(t, newWindowBuilder(testAppID, toSet(defaultEventNames()), nil), strings.NewReader(body))
+	if got := recordsByID(logs); len(got) != 1 || b.drops[reasonUnexpectedEvent] != 1 || b.malformed[0].itemID != "odd" {
 		t.Fatalf("records %d, drops %v, malformed %+v", len(got), b.drops, b.malformed)
 	}
 }
@@ -466,15 +399,12 @@ func TestRowOfAnEventNotAskedForIsDropped(t *testing.T) {
 func TestBatchesMatchRowByRowBuild(t *testing.T) {
 	body := benchResponse(3 << 20)
 	reference := func(body []byte) []map[string]any {
-		b := newBatch(testAppID, nil)
-		if _, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { b.add(r); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		return recordsAsRaw(b.logs)
+		logs, _, _ := buildRowByRow(t, newWindowBuilder(testAppID, nil, nil), bytes.NewReader(body))
+		return recordsAsRaw(logs)
 	}
 	batched := func(body []byte) []plog.Logs {
-		b := newBatch(testAppID, nil)
-		if _, err := decodeResponse(bytes.NewReader(body), func(r *resultRow) error { b.offer(r); return nil }); err != nil {
+		b := newWindowBuilder(testAppID, nil, nil)
+		if _, err := appinsights.Decode(bytes.NewReader(body), func(r *appinsights.Row) error { b.offer(r); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		b.finish(false)
@@ -536,17 +466,4 @@ func concatRaw(batches []plog.Logs) []map[string]any {
 		out = append(out, recordsAsRaw(ld)...)
 	}
 	return out
-}
-
-func TestIndexQuoteOrEscape(t *testing.T) {
-	long := strings.Repeat("a", 40)
-	for in, want := range map[string]int{
-		"": -1, "abc": -1, `ab"c`: 2, `a\"`: 1, long: -1,
-		long + `"`: 40, long + `\`: 40, long + `x"y\`: 41, long + `x\y"`: 41,
-		long[:15] + `"`: 15, long[:16] + `"`: 16, long[:17] + `\"`: 17,
-	} {
-		if got := indexQuoteOrEscape([]byte(in)); got != want {
-			t.Errorf("indexQuoteOrEscape(%q) = %d, want %d", in, got, want)
-		}
-	}
 }

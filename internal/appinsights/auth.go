@@ -1,4 +1,4 @@
-package copilotstudioreceiver
+package appinsights
 
 import (
 	"context"
@@ -34,16 +34,11 @@ type tokenAuthorizer struct {
 func (a *tokenAuthorizer) authorize(ctx context.Context, req *http.Request) error {
 	tok, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}})
 	if err != nil {
-		return &authError{msg: a.auth.DescribeTokenFailure(a.scope, err.Error())}
+		return &AuthError{msg: a.auth.DescribeTokenFailure(a.scope, err.Error())}
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.Token)
 	return nil
 }
-
-// authError is a credential problem: not retried until the next poll.
-type authError struct{ msg string }
-
-func (e *authError) Error() string { return e.msg }
 
 // tokenScope is the query API's resource with /.default, e.g.
 // https://api.applicationinsights.io/.default.
@@ -56,13 +51,11 @@ func tokenScope(endpoint string) (string, error) {
 }
 
 // newAuthorizer builds the configured credential for the query API.
-// tokenRetry is azcore's retry policy for token requests; zero means its default.
-func newAuthorizer(cfg *Config, httpClient *http.Client, tokenRetry policy.RetryOptions) (authorizer, error) {
-	a := &cfg.Auth
+func newAuthorizer(a *azureauth.Config, endpoint string, httpClient *http.Client, tokenRetry policy.RetryOptions) (authorizer, error) {
 	if a.Type == azureauth.APIKey {
 		return apiKeyAuthorizer{key: string(a.APIKey)}, nil
 	}
-	scope, err := tokenScope(cfg.Endpoint)
+	scope, err := tokenScope(endpoint)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package copilotstudioreceiver
+package appinsights
 
 import (
 	"bytes"
@@ -9,13 +9,13 @@ import (
 	"unicode/utf8"
 )
 
-// scanner is a small JSON tokenizer that reads either a stream (the query
+// Scanner is a small JSON tokenizer that reads either a stream (the query
 // response, which can be ~100 MB and is never held whole) or a byte slice
-// (a customDimensions value). It only does what the response shape needs:
-// strings are unescaped straight into a caller's buffer and other values are
-// copied raw, so decoding a row costs a few memcpys rather than a tree of
-// interface{} values.
-type scanner struct {
+// (a customDimensions value, which is JSON inside a JSON string). It only
+// does what the response shape needs: strings are unescaped straight into a
+// caller's buffer and other values are copied raw, so decoding a row costs a
+// few memcpys rather than a tree of interface{} values.
+type Scanner struct {
 	r        io.Reader
 	buf      []byte
 	pos, end int
@@ -30,16 +30,21 @@ type scanner struct {
 
 var errUnexpectedEnd = errors.New("unexpected end of JSON input")
 
-func newStreamScanner(r io.Reader) *scanner {
-	return &scanner{r: r, buf: make([]byte, 256<<10)}
+// NewStreamScanner reads r through a buffer that grows only as far as the
+// longest value needs.
+func NewStreamScanner(r io.Reader) *Scanner {
+	return &Scanner{r: r, buf: make([]byte, 256<<10)}
 }
 
-func (s *scanner) resetBytes(data []byte) {
-	*s = scanner{buf: data, end: len(data), eof: true}
+// ResetBytes makes s scan data. validUTF8 says data is known to be valid
+// UTF-8 (a string this scanner already checked), so the strings unescaped
+// from it are not checked again.
+func (s *Scanner) ResetBytes(data []byte, validUTF8 bool) {
+	*s = Scanner{buf: data, end: len(data), eof: true, validUTF8: validUTF8}
 }
 
 // more reads at least one byte more into the buffer; false at end of input.
-func (s *scanner) more() bool {
+func (s *Scanner) more() bool {
 	if s.eof || s.err != nil {
 		return false
 	}
@@ -69,7 +74,7 @@ func (s *scanner) more() bool {
 }
 
 // ensure makes n unread bytes available if the input has them.
-func (s *scanner) ensure(n int) bool {
+func (s *Scanner) ensure(n int) bool {
 	for s.end-s.pos < n {
 		if !s.more() {
 			return false
@@ -78,15 +83,15 @@ func (s *scanner) ensure(n int) bool {
 	return true
 }
 
-func (s *scanner) fail(format string, args ...any) error {
+func (s *Scanner) fail(format string, args ...any) error {
 	if s.err != nil {
 		return fmt.Errorf("reading response: %w", s.err)
 	}
 	return fmt.Errorf("invalid JSON at byte %d: %s", s.offset+int64(s.pos), fmt.Sprintf(format, args...))
 }
 
-// next skips white space and returns the next byte without consuming it.
-func (s *scanner) next() (byte, error) {
+// Next skips white space and returns the next byte without consuming it.
+func (s *Scanner) Next() (byte, error) {
 	for {
 		for s.pos < s.end {
 			switch c := s.buf[s.pos]; c {
@@ -102,9 +107,29 @@ func (s *scanner) next() (byte, error) {
 	}
 }
 
-// expect consumes the byte c after optional white space.
-func (s *scanner) expect(c byte) error {
-	got, err := s.next()
+// Skip consumes the byte Next returned.
+func (s *Scanner) Skip() { s.pos++ }
+
+// OnlySpaceLeft reports whether nothing but white space is left; if not,
+// offset is where the rest starts.
+func (s *Scanner) OnlySpaceLeft() (offset int64, ok bool) {
+	for {
+		for ; s.pos < s.end; s.pos++ {
+			switch s.buf[s.pos] {
+			case ' ', '\t', '\n', '\r':
+			default:
+				return s.offset + int64(s.pos), false
+			}
+		}
+		if !s.more() {
+			return s.offset + int64(s.pos), s.err == nil
+		}
+	}
+}
+
+// Expect consumes the byte c after optional white space.
+func (s *Scanner) Expect(c byte) error {
+	got, err := s.Next()
 	if err != nil {
 		return err
 	}
@@ -115,9 +140,9 @@ func (s *scanner) expect(c byte) error {
 	return nil
 }
 
-// endOf consumes ',' (more to come: true) or the closing byte (false).
-func (s *scanner) endOf(closing byte) (bool, error) {
-	c, err := s.next()
+// EndOf consumes ',' (more to come: true) or the closing byte (false).
+func (s *Scanner) EndOf(closing byte) (bool, error) {
+	c, err := s.Next()
 	if err != nil {
 		return false, err
 	}
@@ -131,9 +156,9 @@ func (s *scanner) endOf(closing byte) (bool, error) {
 	return false, s.fail("want ',' or %q, found %q", closing, c)
 }
 
-// appendString consumes a JSON string and appends its unescaped value to dst.
-func (s *scanner) appendString(dst []byte) ([]byte, error) {
-	if err := s.expect('"'); err != nil {
+// AppendString consumes a JSON string and appends its unescaped value to dst.
+func (s *Scanner) AppendString(dst []byte) ([]byte, error) {
+	if err := s.Expect('"'); err != nil {
 		return dst, err
 	}
 	start := len(dst)
@@ -200,7 +225,7 @@ func indexQuoteOrEscape(b []byte) int {
 }
 
 // appendEscape decodes the escape sequence at s.pos (a backslash).
-func (s *scanner) appendEscape(dst []byte) ([]byte, error) {
+func (s *Scanner) appendEscape(dst []byte) ([]byte, error) {
 	if !s.ensure(2) {
 		return dst, s.fail("unterminated escape")
 	}
@@ -243,7 +268,7 @@ func (s *scanner) appendEscape(dst []byte) ([]byte, error) {
 	return dst, s.fail("bad escape \\%c", c)
 }
 
-func (s *scanner) hex4() (rune, bool) {
+func (s *Scanner) hex4() (rune, bool) {
 	if !s.ensure(4) {
 		return 0, false
 	}
@@ -265,9 +290,9 @@ func (s *scanner) hex4() (rune, bool) {
 	return r, true
 }
 
-// appendRaw consumes any JSON value and appends its text unchanged.
-func (s *scanner) appendRaw(dst []byte) ([]byte, error) {
-	c, err := s.next()
+// AppendRaw consumes any JSON value and appends its text unchanged.
+func (s *Scanner) AppendRaw(dst []byte) ([]byte, error) {
+	c, err := s.Next()
 	if err != nil {
 		return dst, err
 	}
@@ -305,7 +330,7 @@ func (s *scanner) appendRaw(dst []byte) ([]byte, error) {
 }
 
 // appendRawString copies a string literal, quotes and escapes included.
-func (s *scanner) appendRawString(dst []byte) ([]byte, error) {
+func (s *Scanner) appendRawString(dst []byte) ([]byte, error) {
 	dst = append(dst, '"')
 	s.pos++
 	for {
@@ -333,7 +358,7 @@ func (s *scanner) appendRawString(dst []byte) ([]byte, error) {
 }
 
 // appendRawComposite copies an object or array, tracking nesting and strings.
-func (s *scanner) appendRawComposite(dst []byte) ([]byte, error) {
+func (s *Scanner) appendRawComposite(dst []byte) ([]byte, error) {
 	depth := 0
 	for {
 		for s.pos < s.end {

@@ -1,0 +1,186 @@
+package appinsights
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
+)
+
+// Settings configure a Client.
+type Settings struct {
+	// Endpoint is the query API's base URL, e.g. https://api.applicationinsights.io.
+	// The token scope is derived from it.
+	Endpoint      string
+	ApplicationID string
+	Auth          *azureauth.Config
+	// HTTP carries the queries and the token requests.
+	HTTP *http.Client
+	// TokenRetry is azidentity's retry of token requests; zero means its default.
+	TokenRetry policy.RetryOptions
+}
+
+// Client sends queries to one Application Insights resource.
+type Client struct {
+	http      *http.Client
+	url       string // {endpoint}/v1/apps/{application_id}/query
+	appID     string
+	auth      authorizer
+	authLabel string // the credential described, for rejected-credential messages
+}
+
+// NewClient builds the configured credential and a client of the resource.
+func NewClient(s Settings) (*Client, error) {
+	auth, err := newAuthorizer(s.Auth, s.Endpoint, s.HTTP, s.TokenRetry)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		http:      s.HTTP,
+		url:       strings.TrimRight(s.Endpoint, "/") + "/v1/apps/" + url.PathEscape(s.ApplicationID) + "/query",
+		appID:     s.ApplicationID,
+		auth:      auth,
+		authLabel: s.Auth.Describe(),
+	}, nil
+}
+
+// Failure is a failed query: retryable (throttling, 5xx, transport,
+// unreadable body, partial result) or not (bad request, unknown app).
+type Failure struct {
+	msg        string
+	retryable  bool
+	retryAfter time.Duration // from Retry-After, when the service sent one
+	partial    bool
+}
+
+func (e *Failure) Error() string { return e.msg }
+
+// AuthError is a credential problem: the token could not be had, or the API
+// refused it. Retrying at once would fail the same way.
+type AuthError struct{ msg string }
+
+func (e *AuthError) Error() string { return e.msg }
+
+// Query runs q and streams each row of the result to onRow, in order. It
+// returns *AuthError for credential problems and *Failure for the rest; a
+// 200 carrying an "error" object is a retryable *Failure that IsPartial.
+// Rows passed to onRow before an error belong to a result that must not be
+// taken as complete.
+func (c *Client) Query(ctx context.Context, q Query, onRow func(*Row)) (Result, error) {
+	body, err := json.Marshal(map[string]string{"query": q.KQL(), "timespan": q.Timespan()})
+	if err != nil {
+		return Result{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return Result{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := c.auth.authorize(ctx, req); err != nil {
+		return Result{}, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
+		return Result{}, &Failure{msg: "query request failed: " + err.Error(), retryable: true}
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		_ = resp.Body.Close()
+	}()
+
+	if resp.StatusCode != http.StatusOK {
+		return Result{}, c.statusFailure(resp)
+	}
+	res, err := Decode(resp.Body, func(row *Row) error { onRow(row); return nil })
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, &Failure{msg: "unreadable query response: " + err.Error(), retryable: true}
+	}
+	if res.Partial != nil {
+		return res, &Failure{msg: "query returned partial results: " + res.Partial.String(), retryable: true, partial: true}
+	}
+	return res, nil
+}
+
+func (c *Client) statusFailure(resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var envelope ErrorBody
+	detail := strings.TrimSpace(string(raw))
+	if json.Unmarshal(raw, &envelope) == nil && envelope.Error != nil {
+		detail = envelope.Error.String()
+	}
+	if len(detail) > 2000 {
+		detail = detail[:2000] + "..."
+	}
+	status := resp.Status
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return &AuthError{msg: fmt.Sprintf("the query API rejected the credential (%s: %s) for application_id %s with %s; check that the app registration has the API permission \"Application Insights API / Data.Read\" with admin consent and the Reader role on the Application Insights resource, and that the token is for this endpoint's cloud",
+			status, detail, c.appID, c.authLabel)}
+	case http.StatusNotFound:
+		return &Failure{msg: fmt.Sprintf("the query API does not know application_id %s (%s: %s); check application_id (the Application ID on the resource's API Access page) and endpoint", c.appID, status, detail)}
+	case http.StatusTooManyRequests, http.StatusRequestTimeout, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return &Failure{msg: fmt.Sprintf("query API answered %s: %s", status, detail), retryable: true,
+			retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	}
+	return &Failure{msg: fmt.Sprintf("query API answered %s: %s", status, detail)}
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// IsAuthError reports a credential problem.
+func IsAuthError(err error) bool {
+	var ae *AuthError
+	return errors.As(err, &ae)
+}
+
+// IsRetryable reports a failure worth retrying within the poll.
+func IsRetryable(err error) bool {
+	var f *Failure
+	return errors.As(err, &f) && f.retryable
+}
+
+// RetryAfter is the wait the service asked for, 0 when it named none.
+func RetryAfter(err error) time.Duration {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.retryAfter
+	}
+	return 0
+}
+
+// IsPartial reports a 200 whose rows are incomplete.
+func IsPartial(err error) bool {
+	var f *Failure
+	return errors.As(err, &f) && f.partial
+}
