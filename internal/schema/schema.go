@@ -79,3 +79,18 @@ var ActivityTypes = []string{
 	"commandResult", "messageUpdate", "messageDelete", "deleteUserData",
 	"contactRelationUpdate", "suggestion",
 }
+
+// Scope attributes the polling receivers (Application Insights, transcripts)
+// put on every batch, so that a stateful stage downstream can keep what a
+// re-read needs and check its settings against the source's.
+const (
+	// ReplayFrom (int, Unix nanoseconds) is the earliest observed time
+	// (ingestion time, or a transcript's createdon) of a row the receiver
+	// may deliver again: after a refused batch or a crash it reads again from
+	// there. The processor keeps the ids of emitted rows at least until
+	// ReplayFrom has passed them, so a re-read never emits a turn twice.
+	ReplayFrom = "copilotstudio.replay_from"
+	// PollInterval (int, nanoseconds) is the receiver's poll_interval: a
+	// reply can arrive one poll after its message.
+	PollInterval = "copilotstudio.poll_interval"
+)
