@@ -10,11 +10,11 @@ OCB      := $(TOOLS)/builder
 BINARY   := $(CURDIR)/_build/otelcol-copilotstudio
 
 # The binary depends on the configs and on the Go sources of this module that
-# the two components compile in (their own packages and what they import from
+# the components compile in (their own packages and what they import from
 # internal/). go list finds exactly those, so editing a test, a stand-in or
 # cmd/localrun does not trigger an ocb rebuild (minutes on a cold cache).
 COMPONENT_DIRS := $(shell $(GO) list -e -deps -f '{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}' \
-	./receiver/copilotstudioreceiver ./processor/activitypairprocessor 2>/dev/null)
+	./receiver/copilotstudioreceiver ./processor/activitypairprocessor ./processor/cardmaskprocessor 2>/dev/null)
 COMPONENT_SRCS := $(foreach d,$(COMPONENT_DIRS),$(filter-out %_test.go,$(wildcard $(d)/*.go)))
 
 .PHONY: all build run test bench faults fuzz lint generate clean tools
@@ -101,6 +101,7 @@ lint:
 generate:
 	cd receiver/copilotstudioreceiver && $(GO) tool mdatagen metadata.yaml
 	cd processor/activitypairprocessor && $(GO) tool mdatagen metadata.yaml
+	cd processor/cardmaskprocessor && $(GO) tool mdatagen metadata.yaml
 
 clean:
 	rm -rf _build
