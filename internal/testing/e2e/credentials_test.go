@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -522,6 +523,54 @@ func TestCollectorConfigTruncatesLongTexts(t *testing.T) {
 	}
 	if got.At(3).Body().Type() != pcommon.ValueTypeEmpty {
 		t.Errorf("empty body became %v", got.At(3).Body().AsRaw())
+	}
+}
+
+// TestTruncationKeepsWholeCharacters: a text cut at 32 KiB is cut before a
+// character that would straddle the limit, never inside its UTF-8 sequence
+// (which a reader turns into U+FFFD), for 2-, 3- and 4-byte characters at
+// every offset around the limit.
+func TestTruncationKeepsWholeCharacters(t *testing.T) {
+	truncate := truncateProcessor(t)
+	const limit = 32 << 10
+	type tc struct {
+		name, text string
+		wantKept   int // bytes of text kept before " [truncated]"
+	}
+	var cases []tc
+	for _, char := range []string{"é", "€", "😀"} { // 2, 3 and 4 bytes
+		for shift := range len(char) + 1 {
+			// ASCII up to limit-shift, then the character repeated past the limit.
+			prefix := strings.Repeat("a", limit-shift)
+			text := prefix + strings.Repeat(char, 8)
+			kept := limit - shift + (shift/len(char))*len(char)
+			cases = append(cases, tc{name: char + " at limit-" + strconv.Itoa(shift), text: text, wantKept: kept})
+		}
+	}
+	// Only multi-byte characters, from the start.
+	for _, char := range []string{"é", "€", "😀"} {
+		text := strings.Repeat(char, limit/len(char)+3)
+		cases = append(cases, tc{name: "all " + char, text: text, wantKept: (limit / len(char)) * len(char)})
+	}
+
+	logs := plog.NewLogs()
+	records := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for _, c := range cases {
+		records.AppendEmpty().Body().SetStr(c.text)
+	}
+	if err := truncate.first.ConsumeLogs(context.Background(), logs); err != nil {
+		t.Fatal(err)
+	}
+	got := truncate.sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i, c := range cases {
+		body := got.At(i).Body().Str()
+		want := c.text[:c.wantKept] + " [truncated]"
+		if !utf8.ValidString(body) {
+			t.Errorf("%s: the cut split a character: ends %q", c.name, tail(body))
+		}
+		if body != want {
+			t.Errorf("%s: got %d bytes ending %q, want %d bytes ending %q", c.name, len(body), tail(body), len(want), tail(want))
+		}
 	}
 }
 
