@@ -73,7 +73,7 @@ type group struct{ start, end int }
 func maskCardNumbers(s, marker string) (string, bool) {
 	var out strings.Builder
 	copied := 0 // s[:copied] is in out
-	var groups []group
+	groups := make([]group, 0, 8)
 	for i := 0; i < len(s); {
 		if !isDigit(s[i]) {
 			i++
