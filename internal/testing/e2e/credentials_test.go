@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
@@ -30,10 +37,204 @@ const (
 	opaqueSSOToken    = "EwBwA8l6BAAUs5+HQn0N+h2FxWzLS31ZgQVuHsYAAQ"
 )
 
-// TestCollectorConfigMasksCredentials runs the credential-masking processors
-// of collector-config.yaml (the file users get, read the way the collector
-// reads it) over rows carrying each kind of credential, and checks that the
-// credentials are gone and everything else is as it was.
+// maskingProcessors are collector-config.yaml's processors that mask
+// credentials, in the order its pipeline runs them.
+var maskingProcessors = []string{"transform/credentials", "cardmask"}
+
+// The ids pairing relies on: masking never touches them.
+var pairingIDs = []string{schema.EventName, schema.ConversationID, schema.ItemID, schema.ActivityID, schema.ReplyToActivityID}
+
+// Attributes that carry what a person or a tool wrote; each corpus sample is
+// put in all of them at once. A key no component knows stands for the raw
+// customDimensions and whatever a future receiver adds: masking does not
+// depend on the key.
+var freeTextKeys = []string{
+	schema.UserName, schema.ErrorMessage, schema.ToolArguments, schema.ToolResult,
+	schema.DimensionPrefix + "Message", "some.future.attribute",
+}
+
+// TestMaskingCorpus runs every sample of testdata/masking through the
+// masking processors of collector-config.yaml (the file users get, read the
+// way the collector reads it): as the body, in attributes of every kind, and
+// as a string inside the JSON text of an activity value. A positive sample
+// must come out exactly as its "masked" says, with the marker of its kind; a
+// negative one unchanged. The ids pairing relies on stay as they are.
+func TestMaskingCorpus(t *testing.T) {
+	pipeline := credentialPipeline(t)
+	positives := loadCorpus[positiveSample](t, "positive.jsonl")
+	negatives := loadCorpus[negativeSample](t, "negative.jsonl")
+	if len(positives) < 50 || len(negatives) < 30 {
+		t.Fatalf("corpus has %d positive and %d negative samples: it was cut", len(positives), len(negatives))
+	}
+
+	type sample struct{ name, in, want string }
+	var samples []sample
+	kinds := map[string]bool{}
+	for i, p := range positives {
+		kinds[p.Kind] = true
+		if !strings.Contains(p.Masked, "["+p.Kind+"]") || p.Masked == p.Text {
+			t.Fatalf("positive.jsonl line %d (%s): masked text has no [%s] marker", i+1, p.Kind, p.Kind)
+		}
+		samples = append(samples, sample{name: "positive " + p.Kind + " line " + strconv.Itoa(i+1), in: p.Text, want: p.Masked})
+	}
+	for i, n := range negatives {
+		samples = append(samples, sample{name: "negative line " + strconv.Itoa(i+1) + " (" + n.Why + ")", in: n.Text, want: n.Text})
+	}
+	// Every kind README.md lists has samples.
+	for _, kind := range []string{
+		"direct-line-secret", "jwt", "oauth-token", "bearer-token", "aws-access-key", "aws-secret-key",
+		"github-token", "connection-string-key", "sas-signature", "private-key",
+		"password", "entra-client-secret", "client-secret", "slack-token", "slack-webhook", "basic-auth",
+		"openai-api-key", "google-api-key", "card-number",
+	} {
+		if !kinds[kind] {
+			t.Errorf("positive.jsonl has no sample of kind %s", kind)
+		}
+	}
+
+	// The ids carry shapes a rule would mask anywhere else.
+	ids := map[string]string{
+		schema.EventName:         schema.EventMessageReceived,
+		schema.ConversationID:    "a:1EBqwyJRd0mFhz0aWtdeKxAbX8bG3-eu.cwA.BKA.0123456789abcdefghijklmnopqrstuvwxyzABCD",
+		schema.ItemID:            "4111111111111111",
+		schema.ActivityID:        "eyJ0eXAiOiJKV1QiLCJhbGciOiJ.eyJhdWQiOiJhcGk6Ly8x",
+		schema.ReplyToActivityID: "AKIAIOSFODNN7EXAMPLE",
+	}
+
+	placements := []struct {
+		name string
+		put  func(rec plog.LogRecord, text string)
+		get  func(t *testing.T, rec plog.LogRecord) []string
+		wrap func(text string) string
+	}{
+		{
+			name: "body",
+			put:  func(rec plog.LogRecord, text string) { rec.Body().SetStr(text) },
+			get:  func(_ *testing.T, rec plog.LogRecord) []string { return []string{rec.Body().Str()} },
+		},
+		{
+			name: "attributes",
+			put: func(rec plog.LogRecord, text string) {
+				for _, k := range freeTextKeys {
+					rec.Attributes().PutStr(k, text)
+				}
+			},
+			get: func(t *testing.T, rec plog.LogRecord) []string {
+				var out []string
+				for _, k := range freeTextKeys {
+					v, ok := rec.Attributes().Get(k)
+					if !ok {
+						t.Fatalf("attribute %s is gone", k)
+					}
+					out = append(out, v.Str())
+				}
+				return out
+			},
+		},
+		{
+			name: "inside JSON",
+			put:  func(rec plog.LogRecord, text string) { rec.Attributes().PutStr(schema.ActivityValue, jsonObject(text)) },
+			get: func(_ *testing.T, rec plog.LogRecord) []string {
+				v, _ := rec.Attributes().Get(schema.ActivityValue)
+				return []string{v.Str()}
+			},
+			wrap: jsonObject,
+		},
+	}
+
+	for _, pl := range placements {
+		t.Run(pl.name, func(t *testing.T) {
+			logs := plog.NewLogs()
+			records := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+			for _, s := range samples {
+				rec := records.AppendEmpty()
+				for k, v := range ids {
+					rec.Attributes().PutStr(k, v)
+				}
+				pl.put(rec, s.in)
+			}
+			got := pipeline.runAll(t, logs)
+			if got.Len() != len(samples) {
+				t.Fatalf("%d records back, want %d", got.Len(), len(samples))
+			}
+			for i, s := range samples {
+				rec := got.At(i)
+				want := s.want
+				if pl.wrap != nil {
+					want = pl.wrap(s.want)
+				}
+				for _, g := range pl.get(t, rec) {
+					if g != want {
+						t.Errorf("%s:\n  in   %q\n  got  %q\n  want %q", s.name, s.in, g, want)
+					}
+				}
+				for k, v := range ids {
+					if g, _ := rec.Attributes().Get(k); g.Str() != v {
+						t.Errorf("%s: pairing id %s became %q", s.name, k, g.Str())
+					}
+				}
+			}
+		})
+	}
+}
+
+type positiveSample struct {
+	Kind   string `json:"kind"`
+	Text   string `json:"text"`
+	Masked string `json:"masked"`
+	Note   string `json:"note"`
+}
+
+type negativeSample struct {
+	Text string `json:"text"`
+	Why  string `json:"why"`
+}
+
+func loadCorpus[T any](t testing.TB, name string) []T {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(root, "testdata", "masking", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var s T
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			t.Fatalf("%s line %d: %v", name, line, err)
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// jsonObject is text as the string value of a JSON object, the way a tool's
+// arguments or an activity's value carry it.
+func jsonObject(text string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]string{"input": text})
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// TestCollectorConfigMasksCredentials: the credentials of the seeds in the
+// fields clients fill in, each replaced by the marker of its kind, and
+// ordinary conversation left alone.
 func TestCollectorConfigMasksCredentials(t *testing.T) {
 	pipeline := credentialPipeline(t)
 
@@ -48,29 +249,9 @@ func TestCollectorConfigMasksCredentials(t *testing.T) {
 		want  want
 	}{
 		{
-			name: "direct line secret pasted in a message",
-			body: "The portal shows " + directLineSecret + " as Secret 1, is that right?",
-			want: want{body: "The portal shows RCurR_XV9ZA**** as Secret 1, is that right?"},
-		},
-		{
 			name: "direct line token and a refreshed token without its first letter",
 			body: `{"token": "` + directLineToken + `"} then ` + directLineRefresh,
-			want: want{body: `{"token": "RCurR_XV9ZA****"} then CurR_XV9ZA****`},
-		},
-		{
-			name: "bearer header with a direct line secret",
-			body: "curl -H 'Authorization: Bearer " + directLineSecret + "' fails",
-			want: want{body: "curl -H 'Authorization: Bearer ****' fails"},
-		},
-		{
-			name: "bearer header with an opaque token",
-			body: "I send Authorization: bearer " + opaqueBearer + " and get 401",
-			want: want{body: "I send Authorization: bearer **** and get 401"},
-		},
-		{
-			name: "bearer header in capitals",
-			body: "AUTHORIZATION: BEARER " + opaqueBearer,
-			want: want{body: "AUTHORIZATION: BEARER ****"},
+			want: want{body: `{"token": "RCurR_XV9ZA[direct-line-secret]"} then CurR_XV9ZA[direct-line-secret]`},
 		},
 		{
 			name: "credentials in fields a client fills in",
@@ -83,41 +264,25 @@ func TestCollectorConfigMasksCredentials(t *testing.T) {
 				schema.ActivityValue: `{"password":"hunter2hunter2"}`,
 			},
 			want: want{attrs: map[string]string{
-				schema.UserName:      "tester RCurR_XV9ZA****",
-				schema.RecipientID:   "****",
-				schema.ActivityName:  "Bearer ****",
-				schema.Locale:        "RCurR_XV9ZA****",
-				schema.ErrorMessage:  "401 for ****",
-				schema.ActivityValue: `{"password":"****"}`,
-			}},
-		},
-		{
-			name: "jwt in a message",
-			body: "my token is " + entraJWT + ". Thanks",
-			want: want{body: "my token is ****. Thanks"},
-		},
-		{
-			name: "signin/tokenExchange invoke with a jwt",
-			attrs: map[string]string{
-				schema.ActivityType:  "invoke",
-				schema.ActivityName:  "signin/tokenExchange",
-				schema.ActivityValue: `{"id":"dfb4c4b6-4f3e-4b2b-9a3c-5a0b2c1d3e4f","connectionName":"ContosoSSO","token":"` + entraJWT + `"}`,
-			},
-			want: want{attrs: map[string]string{
-				schema.ActivityType:  "invoke",
-				schema.ActivityName:  "signin/tokenExchange",
-				schema.ActivityValue: `{"id":"dfb4c4b6-4f3e-4b2b-9a3c-5a0b2c1d3e4f","connectionName":"ContosoSSO","token":"****"}`,
+				schema.UserName:      "tester RCurR_XV9ZA[direct-line-secret]",
+				schema.RecipientID:   "[jwt]",
+				schema.ActivityName:  "Bearer [bearer-token]",
+				schema.Locale:        "RCurR_XV9ZA[direct-line-secret]",
+				schema.ErrorMessage:  "401 for [jwt]",
+				schema.ActivityValue: `{"password":"[password]"}`,
 			}},
 		},
 		{
 			name: "signin/tokenExchange invoke with an opaque token",
 			attrs: map[string]string{
+				schema.ActivityType:  "invoke",
 				schema.ActivityName:  "signin/tokenExchange",
 				schema.ActivityValue: `{"id":"x1","connectionName":"ContosoSSO","token": "` + opaqueSSOToken + `"}`,
 			},
 			want: want{attrs: map[string]string{
+				schema.ActivityType:  "invoke",
 				schema.ActivityName:  "signin/tokenExchange",
-				schema.ActivityValue: `{"id":"x1","connectionName":"ContosoSSO","token":"****"}`,
+				schema.ActivityValue: `{"id":"x1","connectionName":"ContosoSSO","token": "[oauth-token]"}`,
 			}},
 		},
 		{
@@ -127,15 +292,15 @@ func TestCollectorConfigMasksCredentials(t *testing.T) {
 				schema.DimensionPrefix + "directLine":    directLineToken,
 			},
 			want: want{attrs: map[string]string{
-				schema.DimensionPrefix + "authorization": "Bearer ****",
-				schema.DimensionPrefix + "directLine":    "RCurR_XV9ZA****",
+				schema.DimensionPrefix + "authorization": "Bearer [bearer-token]",
+				schema.DimensionPrefix + "directLine":    "RCurR_XV9ZA[direct-line-secret]",
 			}},
 		},
 		{
-			name: "ordinary conversation is left alone",
+			name: "ordinary conversation and the ids are left alone",
 			body: "Bearer authentication confuses me. Version 1.2.3.4 of app.contoso.com, ticket INC0012345, eyJ alone.",
 			attrs: map[string]string{
-				schema.ConversationID:    "a:1EBqwyJRd0mFhz0aWtdeKxAbX8bG3-eu.cwA.BKA.0123456789abcdefghijklmnop",
+				schema.ConversationID:    "a:1EBqwyJRd0mFhz0aWtdeKxAbX8bG3-eu.cwA.BKA.0123456789abcdefghijklmnopqrstuvwxyzABCD",
 				schema.ActivityID:        "1700000000001",
 				schema.ReplyToActivityID: "eyJ0eXAiOiJKV1QiLCJhbGciOiJ.eyJhdWQiOiJhcGk6Ly8x",
 				schema.ItemID:            "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a69",
@@ -145,7 +310,7 @@ func TestCollectorConfigMasksCredentials(t *testing.T) {
 			want: want{
 				body: "Bearer authentication confuses me. Version 1.2.3.4 of app.contoso.com, ticket INC0012345, eyJ alone.",
 				attrs: map[string]string{
-					schema.ConversationID:    "a:1EBqwyJRd0mFhz0aWtdeKxAbX8bG3-eu.cwA.BKA.0123456789abcdefghijklmnop",
+					schema.ConversationID:    "a:1EBqwyJRd0mFhz0aWtdeKxAbX8bG3-eu.cwA.BKA.0123456789abcdefghijklmnopqrstuvwxyzABCD",
 					schema.ActivityID:        "1700000000001",
 					schema.ReplyToActivityID: "eyJ0eXAiOiJKV1QiLCJhbGciOiJ.eyJhdWQiOiJhcGk6Ly8x",
 					schema.ItemID:            "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a69",
@@ -184,22 +349,12 @@ func TestCollectorConfigMasksCredentials(t *testing.T) {
 					t.Errorf("attribute %s:\n got %q\nwant %q", k, gotAttrs[k], w)
 				}
 			}
-			for _, secret := range []string{directLineSecret, directLineToken, directLineRefresh, entraJWT, opaqueBearer, opaqueSSOToken} {
-				if strings.Contains(got.Body().AsString(), secret) {
-					t.Errorf("body still holds %.20s...", secret)
-				}
-				for k, v := range gotAttrs {
-					if strings.Contains(v, secret) {
-						t.Errorf("attribute %s still holds %.20s...", k, secret)
-					}
-				}
-			}
 		})
 	}
 }
 
-// maskingPipeline is transform/credentials -> redaction/credentials as
-// collector-config.yaml configures them, in the order its pipeline runs them.
+// maskingPipeline is collector-config.yaml's masking processors, chained in
+// the order its pipeline runs them.
 type maskingPipeline struct {
 	first consumer.Logs
 	sink  *consumertest.LogsSink
@@ -211,35 +366,67 @@ func credentialPipeline(t *testing.T) *maskingPipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkMaskedBeforePairing(t, conf)
+	checkMaskedBeforePairing(t, "collector-config.yaml", conf)
 	processors, err := conf.Sub("processors")
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	sink := new(consumertest.LogsSink)
-	// Built back to front: each processor feeds the one after it.
-	redaction := startProcessor(t, redactionprocessor.NewFactory(), "redaction/credentials", processors, sink)
-	transform := startProcessor(t, transformprocessor.NewFactory(), "transform/credentials", processors, redaction)
-	return &maskingPipeline{first: transform, sink: sink}
+	return &maskingPipeline{first: startMaskingProcessors(t, processors, sink), sink: sink}
 }
 
-// checkMaskedBeforePairing: the logs pipeline runs transform/credentials,
-// then redaction/credentials, then transform/truncate, then activitypair, so
-// no turn record is ever built from an unmasked or oversized row (and masking
-// sees the whole text).
-func checkMaskedBeforePairing(t *testing.T, conf *confmap.Conf) {
+// startMaskingProcessors builds maskingProcessors back to front, each
+// feeding the one after it, and returns the first.
+func startMaskingProcessors(tb testing.TB, processors *confmap.Conf, next consumer.Logs) consumer.Logs {
+	tb.Helper()
+	for i := len(maskingProcessors) - 1; i >= 0; i-- {
+		next = startProcessor(tb, processorFactory(tb, maskingProcessors[i]), maskingProcessors[i], processors, next)
+	}
+	return next
+}
+
+// TestEveryPipelineMasksBeforePairing: collector-config.yaml and every
+// overlay that replaces its processors list (lists are replaced, not
+// merged) mask and truncate before pairing.
+func TestEveryPipelineMasksBeforePairing(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATAVERSE_URL", "https://contoso.crm.dynamics.com")
+	overlays, err := filepath.Glob(filepath.Join(root, "collector-config.*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range append([]string{""}, overlays...) {
+		paths := []string{harness.CollectorConfigPath()}
+		name := "collector-config.yaml"
+		if path != "" {
+			paths = append(paths, path)
+			name += " + " + filepath.Base(path)
+		}
+		conf, err := harness.LoadCollectorConfig(paths...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		checkMaskedBeforePairing(t, name, conf)
+	}
+}
+
+// checkMaskedBeforePairing: the logs pipeline runs the masking processors,
+// then transform/truncate, then activitypair, so no turn record is ever
+// built from an unmasked or oversized row (and masking sees the whole text).
+func checkMaskedBeforePairing(t *testing.T, name string, conf *confmap.Conf) {
 	t.Helper()
+	want := append(slices.Clone(maskingProcessors), "transform/truncate", "activitypair")
 	var order []string
 	for _, id := range asStrings(conf.Get("service::pipelines::logs::processors")) {
-		switch id {
-		case "transform/credentials", "redaction/credentials", "transform/truncate", "activitypair":
+		if slices.Contains(want, id) {
 			order = append(order, id)
 		}
 	}
-	want := []string{"transform/credentials", "redaction/credentials", "transform/truncate", "activitypair"}
-	if strings.Join(order, ",") != strings.Join(want, ",") {
-		t.Fatalf("service::pipelines::logs::processors runs %v, want %v in that order", order, want)
+	if !slices.Equal(order, want) {
+		t.Fatalf("%s: service::pipelines::logs::processors runs %v, want %v in that order", name, order, want)
 	}
 }
 
@@ -255,15 +442,24 @@ func asStrings(v any) []string {
 
 func (p *maskingPipeline) run(t *testing.T, logs plog.Logs) plog.LogRecord {
 	t.Helper()
+	records := p.runAll(t, logs)
+	if records.Len() != 1 {
+		t.Fatalf("want the one record back, got %d", records.Len())
+	}
+	return records.At(0)
+}
+
+func (p *maskingPipeline) runAll(t *testing.T, logs plog.Logs) plog.LogRecordSlice {
+	t.Helper()
 	p.sink.Reset()
 	if err := p.first.ConsumeLogs(context.Background(), logs); err != nil {
 		t.Fatalf("ConsumeLogs: %v", err)
 	}
 	all := p.sink.AllLogs()
-	if len(all) != 1 || all[0].LogRecordCount() != 1 {
-		t.Fatalf("want the one record back, got %d batches", len(all))
+	if len(all) != 1 || all[0].ResourceLogs().Len() != 1 || all[0].ResourceLogs().At(0).ScopeLogs().Len() != 1 {
+		t.Fatalf("want the batch back as it went in, got %d batches", len(all))
 	}
-	return all[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	return all[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 }
 
 func startProcessor(t testing.TB, factory processor.Factory, id string, processors *confmap.Conf, next consumer.Logs) processor.Logs {
@@ -299,16 +495,8 @@ func startProcessor(t testing.TB, factory processor.Factory, id string, processo
 // with a marker, so its turn fits in a Kafka record; ordinary texts and
 // non-text bodies pass unchanged.
 func TestCollectorConfigTruncatesLongTexts(t *testing.T) {
-	conf, err := harness.LoadCollectorConfig(harness.CollectorConfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	processors, err := conf.Sub("processors")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := new(consumertest.LogsSink)
-	truncate := startProcessor(t, transformprocessor.NewFactory(), "transform/truncate", processors, sink)
+	truncate := truncateProcessor(t)
+	sink := truncate.sink
 
 	const limit = 32 << 10
 	document := "MARKER " + strings.Repeat("lorem ipsum dolor sit amet ", 1<<20/27)
@@ -319,7 +507,7 @@ func TestCollectorConfigTruncatesLongTexts(t *testing.T) {
 	records.AppendEmpty().Body().SetStr(exactly)
 	records.AppendEmpty().Body().SetStr("How do I reset my password?")
 	records.AppendEmpty() // no text: an invoke, a topic row
-	if err := truncate.ConsumeLogs(context.Background(), logs); err != nil {
+	if err := truncate.first.ConsumeLogs(context.Background(), logs); err != nil {
 		t.Fatal(err)
 	}
 	got := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
@@ -336,6 +524,68 @@ func TestCollectorConfigTruncatesLongTexts(t *testing.T) {
 	if got.At(3).Body().Type() != pcommon.ValueTypeEmpty {
 		t.Errorf("empty body became %v", got.At(3).Body().AsRaw())
 	}
+}
+
+// TestTruncationKeepsWholeCharacters: a text cut at 32 KiB is cut before a
+// character that would straddle the limit, never inside its UTF-8 sequence
+// (which a reader turns into U+FFFD), for 2-, 3- and 4-byte characters at
+// every offset around the limit.
+func TestTruncationKeepsWholeCharacters(t *testing.T) {
+	truncate := truncateProcessor(t)
+	const limit = 32 << 10
+	type tc struct {
+		name, text string
+		wantKept   int // bytes of text kept before " [truncated]"
+	}
+	var cases []tc
+	for _, char := range []string{"é", "€", "😀"} { // 2, 3 and 4 bytes
+		for shift := range len(char) + 1 {
+			// ASCII up to limit-shift, then the character repeated past the limit.
+			prefix := strings.Repeat("a", limit-shift)
+			text := prefix + strings.Repeat(char, 8)
+			kept := limit - shift + (shift/len(char))*len(char)
+			cases = append(cases, tc{name: char + " at limit-" + strconv.Itoa(shift), text: text, wantKept: kept})
+		}
+	}
+	// Only multi-byte characters, from the start.
+	for _, char := range []string{"é", "€", "😀"} {
+		text := strings.Repeat(char, limit/len(char)+3)
+		cases = append(cases, tc{name: "all " + char, text: text, wantKept: (limit / len(char)) * len(char)})
+	}
+
+	logs := plog.NewLogs()
+	records := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for _, c := range cases {
+		records.AppendEmpty().Body().SetStr(c.text)
+	}
+	if err := truncate.first.ConsumeLogs(context.Background(), logs); err != nil {
+		t.Fatal(err)
+	}
+	got := truncate.sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i, c := range cases {
+		body := got.At(i).Body().Str()
+		want := c.text[:c.wantKept] + " [truncated]"
+		if !utf8.ValidString(body) {
+			t.Errorf("%s: the cut split a character: ends %q", c.name, tail(body))
+		}
+		if body != want {
+			t.Errorf("%s: got %d bytes ending %q, want %d bytes ending %q", c.name, len(body), tail(body), len(want), tail(want))
+		}
+	}
+}
+
+func truncateProcessor(t *testing.T) *maskingPipeline {
+	t.Helper()
+	conf, err := harness.LoadCollectorConfig(harness.CollectorConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	processors, err := conf.Sub("processors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := new(consumertest.LogsSink)
+	return &maskingPipeline{first: startProcessor(t, transformprocessor.NewFactory(), "transform/truncate", processors, sink), sink: sink}
 }
 
 func tail(s string) string { return s[max(0, len(s)-30):] }

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,20 +14,22 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
+	"github.com/copilotwatch/otelcol-copilotstudio/processor/cardmaskprocessor"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver"
 )
 
-// BenchmarkShippedProcessors runs each stock processor of
-// collector-config.yaml's pipeline before pairing, configured as shipped,
-// over the records the copilotstudio receiver makes of a generated workload
-// (fetched from the stand-in by the real receiver). It reports what each
-// costs per row, so the pipeline's cost can be read stage by stage.
+// BenchmarkShippedProcessors runs each processor of collector-config.yaml's
+// pipeline before pairing, configured as shipped, over the records the
+// copilotstudio receiver makes of a generated workload (fetched from the
+// stand-in by the real receiver). It reports what each costs per row, so
+// the pipeline's cost can be read stage by stage.
 func BenchmarkShippedProcessors(b *testing.B) {
 	batches := receivedWorkload(b, 2000)
 	conf := shippedConfig(b)
@@ -32,32 +37,158 @@ func BenchmarkShippedProcessors(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stages := []struct {
-		id      string
-		factory processor.Factory
-	}{
-		{"transform/credentials", transformprocessor.NewFactory()},
-		{"redaction/credentials", redactionprocessor.NewFactory()},
-		{"transform/truncate", transformprocessor.NewFactory()},
-	}
-	for _, st := range stages {
-		b.Run(st.id, func(b *testing.B) {
-			proc := startProcessor(b, st.factory, st.id, processors, consumertest.NewNop())
+	stages := append(slices.Clone(maskingProcessors), "transform/truncate")
+	for _, id := range stages {
+		b.Run(id, func(b *testing.B) {
+			proc := startProcessor(b, processorFactory(b, id), id, processors, consumertest.NewNop())
 			runOverBatches(b, proc, batches)
 		})
 	}
 	b.Run("all", func(b *testing.B) {
 		var next consumer.Logs = consumertest.NewNop()
 		for i := len(stages) - 1; i >= 0; i-- {
-			next = startProcessor(b, stages[i].factory, stages[i].id, processors, next)
+			next = startProcessor(b, processorFactory(b, stages[i]), stages[i], processors, next)
 		}
-		runOverBatches(b, next.(processor.Logs), batches)
+		runOverBatches(b, next, batches)
 	})
 }
 
+// MaskingBaselineEnv names a collector config whose masking is measured
+// beside the shipped one's in BenchmarkMaskingCost, e.g. an earlier
+// collector-config.yaml (`git show main:collector-config.yaml > /tmp/base.yaml`).
+const MaskingBaselineEnv = "MASKING_BASELINE_CONFIG"
+
+// BenchmarkMaskingCost is what credential masking costs per MB of text (the
+// body and the string attributes the processors scan): every processor of
+// the logs pipeline between memory_limiter and transform/truncate, as
+// configured, over the generated workload ("workload", ordinary
+// conversations) and over the masking corpus repeated ("corpus", where
+// nearly every text holds a credential). With MASKING_BASELINE_CONFIG set,
+// the same for that config's masking, sub-benchmark "baseline"; run with
+// -count to interleave the two.
+func BenchmarkMaskingCost(b *testing.B) {
+	inputs := []struct {
+		name    string
+		batches []plog.Logs
+	}{
+		{"workload", receivedWorkload(b, 2000)},
+		{"corpus", corpusBatches(b, 20000)},
+	}
+	configs := []struct{ name, path string }{{"shipped", harness.CollectorConfigPath()}}
+	if path := os.Getenv(MaskingBaselineEnv); path != "" {
+		configs = append(configs, struct{ name, path string }{"baseline", path})
+	}
+	for _, in := range inputs {
+		for _, c := range configs {
+			b.Run(in.name+"/"+c.name, func(b *testing.B) {
+				conf, err := harness.LoadCollectorConfig(c.path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				processors, err := conf.Sub("processors")
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids := maskingStages(b, conf)
+				var next consumer.Logs = consumertest.NewNop()
+				for i := len(ids) - 1; i >= 0; i-- {
+					next = startProcessor(b, processorFactory(b, ids[i]), ids[i], processors, next)
+				}
+				cpu := runOverBatches(b, next, in.batches)
+				mb := float64(textBytes(in.batches)) / 1e6
+				b.ReportMetric(float64(cpu.Nanoseconds())/1e6/float64(b.N)/mb, "cpu-ms/MB")
+				b.ReportMetric(mb*float64(b.N)/cpu.Seconds(), "MB/cpu-s")
+			})
+		}
+	}
+}
+
+// maskingStages are the processors of conf's logs pipeline after
+// memory_limiter and before transform/truncate.
+func maskingStages(b *testing.B, conf *confmap.Conf) []string {
+	b.Helper()
+	pipeline := asStrings(conf.Get("service::pipelines::logs::processors"))
+	from, to := slices.Index(pipeline, "memory_limiter"), slices.Index(pipeline, "transform/truncate")
+	if from < 0 || to <= from+1 {
+		b.Fatalf("logs pipeline %v has no masking between memory_limiter and transform/truncate", pipeline)
+	}
+	return pipeline[from+1 : to]
+}
+
+func processorFactory(b testing.TB, id string) processor.Factory {
+	b.Helper()
+	switch typ, _, _ := strings.Cut(id, "/"); typ {
+	case "transform":
+		return transformprocessor.NewFactory()
+	case "redaction":
+		return redactionprocessor.NewFactory()
+	case "cardmask":
+		return cardmaskprocessor.NewFactory()
+	}
+	b.Fatalf("no factory for processor %s", id)
+	return nil
+}
+
+// textBytes is the length of every string body and string attribute.
+func textBytes(batches []plog.Logs) int {
+	n := 0
+	for _, ld := range batches {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if lr.Body().Type() == pcommon.ValueTypeStr {
+						n += len(lr.Body().Str())
+					}
+					for _, v := range lr.Attributes().All() {
+						if v.Type() == pcommon.ValueTypeStr {
+							n += len(v.Str())
+						}
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+// corpusBatches is the masking corpus, positive and negative samples in
+// turn, as the bodies of rows that also carry the attributes the receiver
+// writes, in batches of 5000 rows.
+func corpusBatches(b *testing.B, rows int) []plog.Logs {
+	b.Helper()
+	var texts []string
+	for _, p := range loadCorpus[positiveSample](b, "positive.jsonl") {
+		texts = append(texts, p.Text)
+	}
+	for _, n := range loadCorpus[negativeSample](b, "negative.jsonl") {
+		texts = append(texts, n.Text)
+	}
+	var out []plog.Logs
+	var records plog.LogRecordSlice
+	for i := range rows {
+		if i%5000 == 0 {
+			ld := plog.NewLogs()
+			records = ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+			out = append(out, ld)
+		}
+		rec := records.AppendEmpty()
+		rec.Body().SetStr(texts[i%len(texts)])
+		attrs := rec.Attributes()
+		attrs.PutStr("event.name", "BotMessageReceived")
+		attrs.PutStr("gen_ai.conversation.id", "Ke8hX2tPz0mQ7vR4yN1bL6-eu")
+		attrs.PutStr("copilotstudio.item_id", "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a69")
+		attrs.PutStr("copilotstudio.activity.id", "Ke8hX2tPz0mQ7vR4yN1bL6-eu|0000012")
+		attrs.PutStr("copilotstudio.channel.id", "webchat")
+		attrs.PutStr("copilotstudio.locale", "en-US")
+		attrs.PutStr("user.name", "Megan Bowen")
+	}
+	return out
+}
+
 // runOverBatches passes fresh copies of the batches (the processors mutate
-// records in place) and reports the cost per row, copying excluded.
-func runOverBatches(b *testing.B, proc consumer.Logs, batches []plog.Logs) {
+// records in place), reports the cost per row, copying excluded, and
+// returns the CPU time it measured.
+func runOverBatches(b *testing.B, proc consumer.Logs, batches []plog.Logs) time.Duration {
 	rows := 0
 	for _, ld := range batches {
 		rows += ld.LogRecordCount()
@@ -84,6 +215,7 @@ func runOverBatches(b *testing.B, proc consumer.Logs, batches []plog.Logs) {
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*rows), "ns/row")
 	// CPU time (GC included) is steadier than wall time on a shared machine.
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*rows), "cpu-ns/row")
+	return cpu
 }
 
 // receivedWorkload runs the real receiver, configured from
