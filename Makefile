@@ -14,7 +14,8 @@ BINARY   := $(CURDIR)/_build/otelcol-copilotstudio
 # internal/). go list finds exactly those, so editing a test, a stand-in or
 # cmd/localrun does not trigger an ocb rebuild (minutes on a cold cache).
 COMPONENT_DIRS := $(shell $(GO) list -e -deps -f '{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}' \
-	./receiver/copilotstudioreceiver ./receiver/copilotstudiotranscriptsreceiver ./processor/activitypairprocessor 2>/dev/null)
+	./receiver/copilotstudioreceiver ./receiver/copilotstudiotranscriptsreceiver ./processor/activitypairprocessor \
+	./extension/storagecheckextension 2>/dev/null)
 COMPONENT_SRCS := $(foreach d,$(COMPONENT_DIRS),$(filter-out %_test.go,$(wildcard $(d)/*.go)))
 
 .PHONY: all build run test bench faults fuzz lint generate clean tools
@@ -77,7 +78,7 @@ bench: build
 # against the real binary; writes internal/testing/faults/RESULTS.md, which the
 # README's "Guarantees" quotes. `make test` runs the same scenarios small.
 faults: build
-	OTELCOL_BINARY=$(BINARY) FAULTS_FULL=1 FAULTS_RESULTS=$(CURDIR)/internal/faults/RESULTS.md \
+	OTELCOL_BINARY=$(BINARY) FAULTS_FULL=1 FAULTS_RESULTS=$(CURDIR)/internal/testing/faults/RESULTS.md \
 		$(GO) test -count=1 -timeout 90m -run '^TestFaults$$' -v ./internal/testing/faults
 
 # Each fuzz target briefly beyond its checked-in seed corpus (testdata/fuzz),
@@ -105,6 +106,7 @@ generate:
 	cd receiver/copilotstudioreceiver && $(GO) tool mdatagen metadata.yaml
 	cd receiver/copilotstudiotranscriptsreceiver && $(GO) tool mdatagen metadata.yaml
 	cd processor/activitypairprocessor && $(GO) tool mdatagen metadata.yaml
+	cd extension/storagecheckextension && $(GO) tool mdatagen metadata.yaml
 
 clean:
 	rm -rf _build
