@@ -78,8 +78,9 @@ func checkFile(ctx context.Context, path string) (stats, error) {
 		err error
 	}
 	done := make(chan outcome, 1)
+	inspect := inspectFile
 	go func() {
-		st, err := inspectFile(path)
+		st, err := inspect(path)
 		done <- outcome{st, err}
 	}()
 	select {
