@@ -18,8 +18,12 @@ import (
 const queueFile = "exporter_kafka__logs"
 
 // TestCorruptQueueFile corrupts the Kafka exporter's queue file while turns
-// wait in it, the way a disk or a torn copy would (bytes 4096-12288, where
-// bbolt's first data pages are), and starts the distribution on it. By
+// wait in it, the way a disk or a torn copy would, and starts the
+// distribution on it. Every page after the two meta pages is overwritten:
+// whichever pages the queue's transactions left in use, both metas' root
+// is among them. Overwriting fewer, e.g. bytes 4096-12288 (the second meta
+// page and page 2), can leave the older meta and the pages it uses intact:
+// bbolt then opens the previous transaction, as after a crash mid-commit. By
 // default (STORAGE_ON_CORRUPT=stop) the collector exits with storage_check's
 // message, not bbolt's panic, and leaves the file as it was; with
 // move_aside it renames the file, says so, starts, and delivers new turns.
@@ -82,7 +86,11 @@ func TestCorruptQueueFile(t *testing.T) {
 	}
 
 	path := filepath.Join(storageDir, queueFile)
-	corruptBytes(t, path, 4096, 12288)
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corruptBytes(t, path, 8192, info.Size())
 	damaged, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
