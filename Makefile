@@ -89,7 +89,7 @@ bench: build
 # against the real binary; writes internal/testing/faults/RESULTS.md, which the
 # README's "Guarantees" quotes. `make test` runs the same scenarios small.
 faults: build
-	OTELCOL_BINARY=$(BINARY) FAULTS_FULL=1 FAULTS_RESULTS=$(CURDIR)/internal/faults/RESULTS.md \
+	OTELCOL_BINARY=$(BINARY) FAULTS_FULL=1 FAULTS_RESULTS=$(CURDIR)/internal/testing/faults/RESULTS.md \
 		$(GO) test -count=1 -timeout 90m -run '^TestFaults$$' -v ./internal/testing/faults
 
 # Each fuzz target briefly beyond its checked-in seed corpus (testdata/fuzz),

@@ -65,9 +65,11 @@ func writeResults(path string, sz size, seed uint64, source string, results []re
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// commit names the source the binary was built from, as far as git knows.
+// commit names the source the binary was built from, as far as git knows;
+// "-dirty" when the tree had uncommitted changes, which TestResultsFresh
+// refuses.
 func commit() string {
-	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	out, err := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=12").Output()
 	if err != nil {
 		return "unknown"
 	}

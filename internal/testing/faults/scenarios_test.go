@@ -111,34 +111,15 @@ func scenarios() []scenario {
 			check: func(r *run) { r.injectedServed() },
 		},
 		{
-			name:  "broker down, then back",
-			what:  "Kafka refuses producers until the sending queue (file_storage) holds every turn; the collector is SIGKILLed while it is down, restarted, and the broker comes back",
-			env:   pageEnv,
-			crash: true,
-			setup: func(r *run) { r.kafka.SetProduceDown(true) },
-			during: func(r *run) {
-				want := float64(len(r.work.Turns))
-				if err := r.waitFor("every turn in the persistent sending queue", func() bool {
-					return r.metric("otelcol_exporter_queue_size") >= want
-				}); err != nil {
-					r.t.Fatalf("%v (queue size %v of %v)", err, r.metric("otelcol_exporter_queue_size"), want)
-				}
-				if r.verifier.Records() != 0 {
-					r.t.Fatalf("%d records reached a broker that was down", r.verifier.Records())
-				}
-				if r.sz.brokerOutage > 0 {
-					// The full form keeps the broker away for real, so the
-					// exporter's retries back off to their longest interval.
-					outage := time.NewTimer(r.sz.brokerOutage)
-					select {
-					case <-outage.C:
-					case <-r.ctx.Done():
-					}
-				}
-				r.note("queue held %v turns while the broker was down", r.metric("otelcol_exporter_queue_size"))
-				r.kill()
-				r.kafka.SetProduceDown(false)
-			},
+			name: "broker down, then back",
+			what: "Kafka refuses producers from the start and for longer than the sending queue (file_storage) lasts: the queue fills to its capacity, " +
+				"the pipeline pushes back and the receiver waits with its cursor kept while the rest of the backlog stays in Application Insights; " +
+				"the collector is SIGKILLed while the broker is down and restarted, then the broker comes back",
+			env:    pageEnv,
+			crash:  true,
+			tune:   outageBacklog,
+			setup:  func(r *run) { r.brokerDown() },
+			during: func(r *run) { r.outlastQueue() },
 		},
 		{
 			name:  "SIGKILL at random points, repeated",

@@ -42,9 +42,13 @@ const (
 type size struct {
 	name          string
 	conversations int
-	kills         int           // SIGKILLs in the crash scenario
-	brokerOutage  time.Duration // 0: as long as it takes the queue to fill (no wall-clock wait)
-	rowLimit      int           // max_rows_per_query in the row-limit scenarios
+	kills         int // SIGKILLs in the crash scenario
+	rowLimit      int // max_rows_per_query in the row-limit scenarios
+	// queueShare, when set, makes the Kafka sending queue (KAFKA_QUEUE_SIZE)
+	// hold this share of the backlog's turns in the broker-down scenario:
+	// the short form's backlog fits in the shipped queue, the full form's
+	// outlasts it twice over.
+	queueShare float64
 	// burst is how many consecutive failures one injection makes. The
 	// receiver's backoff (2 s, doubling) is not configurable, so the short
 	// form keeps bursts at one to stay quick; the full form pushes it.
@@ -53,8 +57,8 @@ type size struct {
 }
 
 var (
-	shortSize = size{name: "short", conversations: 150, kills: 3, rowLimit: 200, burst: 1, deadline: 4 * time.Minute}
-	fullSize  = size{name: "full", conversations: 10000, kills: 8, brokerOutage: 30 * time.Second, rowLimit: 5000, burst: 3, deadline: 20 * time.Minute}
+	shortSize = size{name: "short", conversations: 150, kills: 3, rowLimit: 200, queueShare: 0.5, burst: 1, deadline: 4 * time.Minute}
+	fullSize  = size{name: "full", conversations: 10000, kills: 8, rowLimit: 5000, burst: 3, deadline: 20 * time.Minute}
 )
 
 // Settings every scenario shares. The receiver polls every second and stays
@@ -85,6 +89,10 @@ func TestFaults(t *testing.T) {
 		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
 			t.Fatalf("%s=%q: %v", envSeed, s, err)
 		}
+	}
+	if os.Getenv(envResults) != "" && (sz != fullSize || os.Getenv(envOnly) != "") {
+		// RESULTS.md stands for every scenario at full size (TestResultsFresh checks it).
+		t.Fatalf("%s writes RESULTS.md, which must hold every scenario at full size: set %s=1 and unset %s (make faults does)", envResults, envFull, envOnly)
 	}
 	source := commit() // what the binary was built from, as `make faults` builds first
 	var results []result
@@ -136,6 +144,7 @@ type run struct {
 	sz       size
 	rng      *rand.Rand
 	env      map[string]string
+	overlays []string // config files over collector-config.yaml (pprof)
 	azure    *harness.Azure
 	kafka    *harness.Kafka
 	tamper   *Tamper
@@ -224,7 +233,7 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 		sc.setup(r)
 	}
 	if r.col, err = harness.StartCollector(ctx, harness.CollectorOptions{
-		Binary: bin, Config: harness.CollectorConfigPath(), Env: r.env, StorageDir: dir,
+		Binary: bin, Config: harness.CollectorConfigPath(), Overlays: r.overlays, Env: r.env, StorageDir: dir,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,19 @@ func (a *Azure) CursorPassed(t time.Time) bool {
 	return false
 }
 
+// AnsweredUpTo is the furthest ingestion time up to which an answer of the
+// stand-in gave the receiver every row (zero before any): rows ingested
+// from then on have not been read yet, they wait in Application Insights.
+func (a *Azure) AnsweredUpTo() time.Time {
+	var furthest time.Time
+	for _, req := range a.AppInsights.Requests() {
+		if end := deliveredUpTo(req); end.After(furthest) {
+			furthest = end
+		}
+	}
+	return furthest
+}
+
 // deliveredUpTo is the exclusive end of what the receiver delivers of the
 // answer to req (zero if it was not answered in full): the query's upper
 // bound, or for an over-full answer the ingestion time of its last row. The

@@ -22,7 +22,9 @@
 // collector's own metrics, Collector.Memory and Collector.CPUTime its
 // process's figures from /proc; CollectorOptions.Overlays adds config files
 // merged over Config (e.g. to enable the pprof extension);
-// Kafka.HighWatermarks counts records without consuming them; BacklogConfig
+// Kafka.HighWatermarks counts records without consuming them,
+// Kafka.SetProduceDown refuses producers and Kafka.ProduceRefused counts the
+// refusals; Azure.AnsweredUpTo says how far the receiver has read; BacklogConfig
 // and Azure.ServeBacklog serve a generated backlog with the watermark
 // conversation that completes its last turns. WaitFor polls
 // such outside-only conditions until a deadline, which is a failure guard,

@@ -2,12 +2,15 @@ package harness
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
@@ -177,5 +180,56 @@ func TestServeBacklog(t *testing.T) {
 	}
 	if gap, least := first.LastIngest.Sub(lastBacklog), 20*time.Minute; gap < least {
 		t.Fatalf("watermark ingested %v after the backlog's last row, want at least %v", gap, least)
+	}
+}
+
+// TestProduceRefused: the broker-down scenario waits on this count to know
+// the exporter retried against a broker that was down.
+func TestProduceRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	k, err := StartKafka(DefaultTopic, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	client, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	record := func() *kgo.Record { return &kgo.Record{Topic: DefaultTopic, Value: []byte("turn")} }
+
+	if err := client.ProduceSync(ctx, record()).FirstErr(); err != nil || k.ProduceRefused() != 0 {
+		t.Fatalf("broker up: produce %v, %d refused", err, k.ProduceRefused())
+	}
+	k.SetProduceDown(true)
+	done := make(chan error, 1)
+	client.Produce(ctx, record(), func(_ *kgo.Record, err error) { done <- err })
+	if err := WaitFor(ctx, 10*time.Millisecond, "a refused produce request", func() (bool, error) {
+		return k.ProduceRefused() > 0, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the record was settled (%v) while the broker was down", err)
+	default:
+	}
+	k.SetProduceDown(false)
+	refused := k.ProduceRefused()
+	select {
+	case err := <-done: // the client's retry gets through
+		if err != nil {
+			t.Fatalf("broker back: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the record was never produced after the broker came back")
+	}
+	if k.ProduceRefused() != refused {
+		t.Errorf("refusals counted while the broker was up: %d, then %d", refused, k.ProduceRefused())
+	}
+	if n := k.RecordCount(DefaultTopic); n != 2 {
+		t.Errorf("%d records on the topic, want 2", n)
 	}
 }
