@@ -191,7 +191,7 @@ func TestCheckLiteral(t *testing.T) {
 		"a\x00b":             "U+0000 at byte 1",
 		"x\u2028y":           "U+2028 at byte 1",
 		"admin\u202egnp.exe": "U+202E at byte 5",
-		"ok\u0085":             "U+0085 at byte 2",
+		"ok\u0085":           "U+0085 at byte 2",
 		"bad\xffutf8":        "invalid UTF-8 byte at byte 3",
 	} {
 		err := appinsights.CheckLiteral("agents[2]", value)
