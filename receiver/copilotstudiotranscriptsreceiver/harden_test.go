@@ -154,7 +154,7 @@ func TestEveryBatchSaysWhereAReReadStarts(t *testing.T) {
 
 type consumerFunc func(context.Context, plog.Logs) error
 
-func (f consumerFunc) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (f consumerFunc) Capabilities() consumer.Capabilities               { return consumer.Capabilities{} }
 func (f consumerFunc) ConsumeLogs(c context.Context, ld plog.Logs) error { return f(c, ld) }
 
 var errRefused = errTest("downstream queue is full")
