@@ -240,6 +240,23 @@ func TestFastHostClockSkipsNoRow(t *testing.T) {
 	}
 }
 
+func TestRetryAfterOverTheCapEndsThePoll(t *testing.T) {
+	h := newHarness(t)
+	rows := spread("a", 3, t0.Add(-time.Hour))
+	h.ai.AddRows(rows...)
+	h.ai.InjectFault(1, fakeappinsights.Fault{Kind: fakeappinsights.Throttle, RetryAfter: maxRetryWait + time.Minute})
+	r := h.start()
+	r.poll(ctx)
+	if s := h.clock.sleepsSoFar(); len(s) != 0 {
+		t.Fatalf("waited %v, want no wait past the %v cap", s, maxRetryWait)
+	}
+	if got := h.counter("polls", "outcome", outcomeQuery); got != 1 || !r.state.Cursor.IsZero() {
+		t.Fatalf("query_error polls = %d, cursor %v: want the poll ended, the cursor kept", got, r.state.Cursor)
+	}
+	r.poll(ctx)
+	wantEachOnce(t, h.sink.itemIDs(), rows)
+}
+
 // State
 
 func (h *harness) storeRawCursor(raw string) {

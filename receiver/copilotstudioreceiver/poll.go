@@ -2,6 +2,7 @@ package copilotstudioreceiver
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -191,10 +192,13 @@ func (r *logsReceiver) fetchWindow(ctx context.Context, w window, limit int) (*w
 			return nil, res, err
 		}
 		wait := appinsights.RetryAfter(err)
+		if wait > maxRetryWait {
+			// The window is read again at the next poll; nothing is lost.
+			return nil, res, fmt.Errorf("%w; Retry-After %v is over the %v a poll waits: the next poll tries again", err, wait, maxRetryWait)
+		}
 		if wait == 0 {
 			wait = min(firstBackoff<<(attempt-1), maxBackoff)
 		}
-		wait = min(wait, maxRetryWait)
 		r.logger.Warn("query failed, retrying", zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))
 		if err := r.clock.Sleep(ctx, wait); err != nil {
 			return nil, res, err
