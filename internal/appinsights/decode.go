@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"time"
 )
 
@@ -54,16 +55,34 @@ type Result struct {
 	Rows int
 	// Partial is the "error" object of a 200 answer: the rows are incomplete.
 	Partial *Error
+	// ServerTime is the answer's Date header: the service's clock when it
+	// answered, in whole seconds; zero when it sent none.
+	ServerTime time.Time
 }
 
 // Decode reads a query answer as a stream and calls onRow for each row of the
 // first table. It never holds the whole body: memory is the read buffer plus
-// one row. An error from onRow stops decoding.
+// one row. An error from onRow stops decoding. Values are bounded only by
+// what a row's int32 offsets can address; DecodeLimited bounds them.
 func Decode(body io.Reader, onRow func(*Row) error) (Result, error) {
-	d := decoder{s: NewStreamScanner(body), onRow: onRow}
+	return DecodeLimited(body, 0, onRow)
+}
+
+// DecodeLimited is Decode with every JSON value of the answer (a cell, the
+// columns header, an error object) at most maxValue bytes, unescaped; a
+// larger one fails with ErrValueTooLarge before more than about the read
+// buffer's size is held beyond the limit. maxValue <= 0: no limit but
+// the offsets'.
+func DecodeLimited(body io.Reader, maxValue int, onRow func(*Row) error) (Result, error) {
+	s := NewStreamScanner(body)
+	s.maxValue = maxValue
+	d := decoder{s: s, onRow: onRow}
 	err := d.decode(&d.res)
 	return d.res, err
 }
+
+// maxArena is the most a row's cells can take: Cell offsets are int32.
+const maxArena = math.MaxInt32
 
 type decoder struct {
 	s       *Scanner
@@ -243,6 +262,9 @@ func (d *decoder) readRow(layout []*Cell) error {
 		}
 		if err != nil {
 			return err
+		}
+		if len(row.Arena) > maxArena {
+			return fmt.Errorf("%w: a row's values are over %d bytes", ErrValueTooLarge, maxArena)
 		}
 		if target != nil {
 			*target = Cell{Kind: kind, Start: int32(start), End: int32(len(row.Arena))}

@@ -1,9 +1,12 @@
 package appinsights
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // timespanMargin widens the request's timespan (which filters on the event
@@ -82,4 +85,23 @@ func kqlList(values []string) string {
 		quoted[i] = kqlString(v)
 	}
 	return "(" + strings.Join(quoted, ", ") + ")"
+}
+
+// CheckLiteral reports a value that is not safe inside a KQL string literal
+// even escaped: invalid UTF-8, control characters (line breaks included),
+// line and paragraph separators, and bidirectional controls (which show text
+// in another order than Kusto reads it). key names the setting, for the
+// message.
+func CheckLiteral(key, value string) error {
+	for i := 0; i < len(value); {
+		r, size := utf8.DecodeRuneInString(value[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("%s %q has an invalid UTF-8 byte at byte %d: remove it", key, value, i)
+		case unicode.IsControl(r), r == '\u2028', r == '\u2029', unicode.Is(unicode.Bidi_Control, r):
+			return fmt.Errorf("%s %q has the control character %U at byte %d: remove it (it could end the query's string literal or hide what the value says)", key, value, r, i)
+		}
+		i += size
+	}
+	return nil
 }

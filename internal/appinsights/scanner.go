@@ -26,9 +26,24 @@ type Scanner struct {
 	// scanner already checked, such as customDimensions), so the strings
 	// unescaped from it need no second check: escapes decode to valid runes.
 	validUTF8 bool
+	// maxValue bounds one value read (AppendString, AppendRaw); 0: none.
+	maxValue int
 }
 
 var errUnexpectedEnd = errors.New("unexpected end of JSON input")
+
+// ErrValueTooLarge is returned (wrapped) for a JSON value over the scanner's limit.
+var ErrValueTooLarge = errors.New("JSON value over its size limit")
+
+// tooLarge reports whether the value appended to dst from start is over
+// the limit. It is checked as the input is refilled and when the value
+// ends, so a value is never held much past the limit (one read buffer).
+func (s *Scanner) tooLarge(dst []byte, start int) error {
+	if s.maxValue > 0 && len(dst)-start > s.maxValue {
+		return fmt.Errorf("%w: a value at byte %d is over %d bytes", ErrValueTooLarge, s.offset+int64(s.pos), s.maxValue)
+	}
+	return nil
+}
 
 // NewStreamScanner reads r through a buffer that grows only as far as the
 // longest value needs.
@@ -168,6 +183,9 @@ func (s *Scanner) AppendString(dst []byte) ([]byte, error) {
 		if i < 0 {
 			dst = append(dst, chunk...)
 			s.pos = s.end
+			if err := s.tooLarge(dst, start); err != nil {
+				return dst, err
+			}
 			if !s.more() {
 				return dst, s.fail("unterminated string")
 			}
@@ -189,6 +207,9 @@ func (s *Scanner) AppendString(dst []byte) ([]byte, error) {
 			continue
 		}
 		s.pos++ // closing quote
+		if err := s.tooLarge(dst, start); err != nil {
+			return dst, err
+		}
 		if !s.validUTF8 && !utf8.Valid(dst[start:]) {
 			// As encoding/json does: pdata strings must be valid UTF-8.
 			dst = appendValidUTF8(dst[:start], append([]byte(nil), dst[start:]...))
@@ -298,7 +319,7 @@ func (s *Scanner) AppendRaw(dst []byte) ([]byte, error) {
 	}
 	switch c {
 	case '"':
-		return s.appendRawString(dst)
+		return s.appendRawString(dst, len(dst))
 	case '{', '[':
 		return s.appendRawComposite(dst)
 	}
@@ -320,6 +341,9 @@ func (s *Scanner) AppendRaw(dst []byte) ([]byte, error) {
 				s.pos++
 			}
 		}
+		if err := s.tooLarge(dst, start); err != nil {
+			return dst, err
+		}
 		if !s.more() {
 			if len(dst) == start {
 				return dst, s.fail("%v", errUnexpectedEnd)
@@ -329,8 +353,9 @@ func (s *Scanner) AppendRaw(dst []byte) ([]byte, error) {
 	}
 }
 
-// appendRawString copies a string literal, quotes and escapes included.
-func (s *Scanner) appendRawString(dst []byte) ([]byte, error) {
+// appendRawString copies a string literal, quotes and escapes included;
+// start is where the value being copied began in dst (for its limit).
+func (s *Scanner) appendRawString(dst []byte, start int) ([]byte, error) {
 	dst = append(dst, '"')
 	s.pos++
 	for {
@@ -346,10 +371,14 @@ func (s *Scanner) appendRawString(dst []byte) ([]byte, error) {
 				continue
 			case '"':
 				s.pos++
-				return append(dst, '"'), nil
+				dst = append(dst, '"')
+				return dst, s.tooLarge(dst, start)
 			}
 			dst = append(dst, c)
 			s.pos++
+		}
+		if err := s.tooLarge(dst, start); err != nil {
+			return dst, err
 		}
 		if !s.more() {
 			return dst, s.fail("unterminated string")
@@ -359,6 +388,7 @@ func (s *Scanner) appendRawString(dst []byte) ([]byte, error) {
 
 // appendRawComposite copies an object or array, tracking nesting and strings.
 func (s *Scanner) appendRawComposite(dst []byte) ([]byte, error) {
+	start := len(dst)
 	depth := 0
 	for {
 		for s.pos < s.end {
@@ -366,7 +396,7 @@ func (s *Scanner) appendRawComposite(dst []byte) ([]byte, error) {
 			switch c {
 			case '"':
 				var err error
-				if dst, err = s.appendRawString(dst); err != nil {
+				if dst, err = s.appendRawString(dst, start); err != nil {
 					return dst, err
 				}
 				continue
@@ -378,8 +408,11 @@ func (s *Scanner) appendRawComposite(dst []byte) ([]byte, error) {
 			dst = append(dst, c)
 			s.pos++
 			if depth == 0 {
-				return dst, nil
+				return dst, s.tooLarge(dst, start)
 			}
+		}
+		if err := s.tooLarge(dst, start); err != nil {
+			return dst, err
 		}
 		if !s.more() {
 			return dst, s.fail("unterminated object or array")

@@ -111,10 +111,11 @@ var microsoftAuthorityHosts = map[string]bool{
 
 // NewCredential builds the Entra ID credential a configures. Token requests
 // go through httpClient, so its TLS settings (ca_file) and proxy apply to
-// them too. tokenRetry is azcore's retry policy for token requests; zero
-// means its default.
+// them too; they never follow a redirect (a token request carries the
+// client secret or assertion in its body). tokenRetry is azcore's retry
+// policy for token requests; zero means its default.
 func NewCredential(a *Config, httpClient *http.Client, tokenRetry policy.RetryOptions) (azcore.TokenCredential, error) {
-	opts := azcore.ClientOptions{Transport: httpClient, Retry: tokenRetry}
+	opts := azcore.ClientOptions{Transport: RefuseRedirects(httpClient), Retry: tokenRetry}
 	disableDiscovery := false
 	if a.AuthorityHost != "" {
 		opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: a.AuthorityHost}

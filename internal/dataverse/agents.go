@@ -58,12 +58,16 @@ type Agents struct {
 	// absent holds names still unknown after a successful read they asked
 	// for: they ask again only after the next regular read.
 	absent map[string]bool
+	// started and ended count the reads; readEnded is closed (and
+	// replaced) when one ends, for AwaitUnknown.
+	started, ended int
+	readEnded      chan struct{}
 }
 
 // NewAgents returns the agent list of client's environment, not read yet.
 // The client waits out throttling on s.Clock.
 func NewAgents(client *Client, s AgentsSettings) *Agents {
-	client.wait = s.Clock.Sleep
+	client.UseClock(s.Clock)
 	return &Agents{
 		client:    client,
 		clock:     s.Clock,
@@ -74,6 +78,7 @@ func NewAgents(client *Client, s AgentsSettings) *Agents {
 		firstRead: make(chan struct{}),
 		asked:     map[string]bool{},
 		absent:    map[string]bool{},
+		readEnded: make(chan struct{}),
 	}
 }
 
@@ -152,24 +157,90 @@ func (a *Agents) Lookup(agentName, topicName string) (Agent, bool) {
 // Unknown says a row named an agent the list lacks: it asks for an early
 // read, unless a read since the last regular one already did not find it.
 func (a *Agents) Unknown(agentName string) {
-	if agentName == "" {
-		return
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.absent[agentName] || a.asked[agentName] {
-		return
+	a.askLocked(agentName)
+}
+
+// askLocked asks for an early read for agentName, unless it is asked for
+// already or a read since the last regular one did not find it; it reports
+// whether a read to come will look for it.
+func (a *Agents) askLocked(agentName string) bool {
+	if agentName == "" || a.absent[agentName] {
+		return false
 	}
-	a.asked[agentName] = true
-	select {
-	case a.wake <- struct{}{}:
-	default: // a read is already asked for
+	if !a.asked[agentName] {
+		a.asked[agentName] = true
+		select {
+		case a.wake <- struct{}{}:
+		default: // a read is already asked for
+		}
 	}
+	return true
+}
+
+// AwaitUnknown says the agents named are not in the list (as Unknown does
+// for each) and waits until the read that looks for them ended, at most
+// timeout, so that the rows naming them can carry their identity. Early
+// reads keep their spacing: when the latest read began less than
+// EarlyRefreshSpacing ago, the one asked for starts only then, and a
+// timeout shorter than that ends the wait first. It returns at once when
+// no read will look for them (each was not found by a read since the last
+// regular one), and reports whether it waited for a read that ended.
+func (a *Agents) AwaitUnknown(ctx context.Context, agentNames []string, timeout time.Duration) bool {
+	a.mu.Lock()
+	pending := false
+	for _, name := range agentNames {
+		pending = a.askLocked(name) || pending
+	}
+	// Names asked for are taken by the next read to start, unless a read
+	// under way finds them first (it then takes them off the asked ones).
+	target := a.started + 1
+	a.mu.Unlock()
+	if !pending || timeout <= 0 {
+		return false
+	}
+	expired, stop := a.clock.NewTicker(timeout)
+	defer stop()
+	for {
+		a.mu.Lock()
+		done := a.ended >= target ||
+			(a.ended == target-1 && a.started == target-1 && !a.anyAskedLocked(agentNames))
+		ended := a.readEnded
+		a.mu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-ended:
+		case <-expired:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (a *Agents) anyAskedLocked(names []string) bool {
+	for _, name := range names {
+		if a.asked[name] {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *Agents) read(ctx context.Context, regular bool) {
 	defer a.firstReadOnce.Do(func() { close(a.firstRead) })
+	defer func() {
+		a.mu.Lock()
+		a.ended++
+		close(a.readEnded)
+		a.readEnded = make(chan struct{})
+		a.mu.Unlock()
+	}()
 	a.mu.Lock()
+	a.started++
 	started := a.clock.Now()
 	a.lastRead = started
 	askedFor := a.asked

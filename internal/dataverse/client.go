@@ -6,6 +6,7 @@ package dataverse
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,11 +15,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
@@ -45,6 +48,17 @@ const (
 
 	defaultPageSize    = 500
 	maxThrottleRetries = 5
+
+	// MaxRetryWait caps a Retry-After: a longer throttle ends the read,
+	// which the next refresh or poll tries again.
+	MaxRetryWait = 5 * time.Minute
+	// maxAgentPages bounds the pages of one read of the agents: at
+	// defaultPageSize a page, a million agents, far more than any
+	// environment holds; a server that keeps sending next links ends there.
+	maxAgentPages = 2000
+	// maxAgentPageBytes bounds one page of agents (about 500 rows of six
+	// short columns: well under 1 MB).
+	maxAgentPageBytes = 16 << 20
 )
 
 // Client reads agents from https://<org>.crm.dynamics.com with a bearer token
@@ -55,8 +69,36 @@ type Client struct {
 	cred     azcore.TokenCredential
 	http     *http.Client
 	pageSize int
-	// wait sleeps between throttled attempts; tests replace it to stay instant.
+	// wait sleeps between throttled attempts and now reads the time, on
+	// the caller's clock (UseClock); tests replace wait to stay instant.
 	wait func(ctx context.Context, d time.Duration) error
+	now  func() time.Time
+	// offset is Dataverse's clock less the caller's, in nanoseconds, as the
+	// latest answer's Date header told; offsetKnown once one did.
+	offset      atomic.Int64
+	offsetKnown atomic.Bool
+}
+
+// UseClock makes the client wait out throttling and read the time on clk.
+func (c *Client) UseClock(clk clock.Clock) {
+	c.wait, c.now = clk.Sleep, clk.Now
+}
+
+// ClockOffset is how far the environment's clock is ahead of the caller's
+// (negative: behind), as its latest answer's Date header told: the header
+// is whole seconds and stamped before the answer arrived, so this is at
+// most the true offset, and at least it less a second and the network
+// delay. false before the first answer with a Date.
+func (c *Client) ClockOffset() (time.Duration, bool) {
+	return time.Duration(c.offset.Load()), c.offsetKnown.Load()
+}
+
+// noteDate learns the clock offset from an answer that just arrived.
+func (c *Client) noteDate(resp *http.Response) {
+	if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		c.offset.Store(int64(t.Sub(c.now())))
+		c.offsetKnown.Store(true)
+	}
 }
 
 // NewClient checks the environment URL and returns a client for it.
@@ -65,17 +107,16 @@ func NewClient(environmentURL string, cred azcore.TokenCredential, httpClient *h
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("dataverse url %q is not an absolute URL like https://<org>.crm.dynamics.com", environmentURL)
 	}
-	if httpClient == nil {
-		httpClient = http.DefaultClient
-	}
 	base := u.Scheme + "://" + u.Host
 	return &Client{
-		baseURL:  base,
-		scope:    base + "/.default",
-		cred:     cred,
-		http:     httpClient,
+		baseURL: base,
+		scope:   base + "/.default",
+		cred:    cred,
+		// A redirect would take the bearer token to wherever it points.
+		http:     azureauth.RefuseRedirects(httpClient),
 		pageSize: defaultPageSize,
-		wait:     clock.Sleep,
+		wait:     clock.System.Sleep,
+		now:      clock.System.Now,
 	}, nil
 }
 
@@ -93,8 +134,12 @@ func (c *Client) Agents(ctx context.Context) ([]Agent, error) {
 		return nil, fmt.Errorf("reading the environment id: %w", err)
 	}
 	var agents []Agent
+	paging := c.NewPaging(maxAgentPages)
 	next := c.baseURL + apiPath + botsQuery
 	for next != "" {
+		if err := paging.Next(next); err != nil {
+			return nil, fmt.Errorf("reading agents (bots): %w", err)
+		}
 		var page struct {
 			Value    []botRow `json:"value"`
 			NextLink string   `json:"@odata.nextLink"`
@@ -109,6 +154,40 @@ func (c *Client) Agents(ctx context.Context) ([]Agent, error) {
 		next = page.NextLink
 	}
 	return agents, nil
+}
+
+// ErrPageLimit is returned (wrapped) when a read reaches its page limit.
+var ErrPageLimit = errors.New("page limit reached")
+
+// Paging guards one read that follows @odata.nextLink: every page is on
+// the environment's own scheme and host (the bearer token goes nowhere
+// else), no link comes twice (a server answering a page with a link to
+// itself would loop for ever), and a read takes at most its page limit.
+type Paging struct {
+	client *Client
+	max    int
+	seen   map[[sha256.Size]byte]struct{}
+}
+
+// NewPaging guards a read of at most maxPages pages.
+func (c *Client) NewPaging(maxPages int) *Paging {
+	return &Paging{client: c, max: maxPages, seen: map[[sha256.Size]byte]struct{}{}}
+}
+
+// Next checks the URL of the read's next page, the first page's included.
+func (p *Paging) Next(pageURL string) error {
+	if err := p.client.sameHost(pageURL); err != nil {
+		return err
+	}
+	key := sha256.Sum256([]byte(pageURL))
+	if _, again := p.seen[key]; again {
+		return fmt.Errorf("the next link %q came a second time in one read: refusing to loop over the same pages", redactQuery(pageURL))
+	}
+	if len(p.seen) >= p.max {
+		return fmt.Errorf("%w: %d pages in one read", ErrPageLimit, p.max)
+	}
+	p.seen[key] = struct{}{}
+	return nil
 }
 
 type botRow struct {
@@ -194,7 +273,11 @@ func (c *Client) getJSON(ctx context.Context, target string, out any) error {
 		if !errors.As(err, &se) || se.StatusCode != http.StatusTooManyRequests || attempt >= maxThrottleRetries {
 			return err
 		}
-		// Dataverse's service protection limits ask for the whole Retry-After.
+		// Dataverse's service protection limits ask for the whole
+		// Retry-After; one longer than MaxRetryWait ends the read.
+		if retryAfter > MaxRetryWait {
+			return fmt.Errorf("%w; Retry-After %v is over the %v a read waits: the next read tries again", err, retryAfter, MaxRetryWait)
+		}
 		if err := c.wait(ctx, retryAfter); err != nil {
 			return err
 		}
@@ -220,6 +303,10 @@ func (c *Client) getOnce(ctx context.Context, target string, out any) (time.Dura
 		return 0, err
 	}
 	defer resp.Body.Close()
+	c.noteDate(resp)
+	if resp.StatusCode/100 == 3 {
+		return 0, errors.New(azureauth.DescribeRedirect("dataverse", resp) + "; check the environment URL")
+	}
 	if resp.StatusCode/100 != 2 {
 		se := &StatusError{StatusCode: resp.StatusCode}
 		var body struct {
@@ -233,7 +320,14 @@ func (c *Client) getOnce(ctx context.Context, target string, out any) (time.Dura
 		}
 		return retryAfter(resp.Header.Get("Retry-After")), se
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAgentPageBytes+1))
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", req.URL.Path, err)
+	}
+	if len(body) > maxAgentPageBytes {
+		return 0, fmt.Errorf("the answer to %s is over %d bytes: not read", req.URL.Path, maxAgentPageBytes)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
 		return 0, fmt.Errorf("decoding %s: %w", req.URL.Path, err)
 	}
 	return 0, nil

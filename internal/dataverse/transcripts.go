@@ -14,6 +14,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 )
 
@@ -169,6 +170,10 @@ func (r *TranscriptReader) pageOnce(ctx context.Context, pageURL string) (*Trans
 		return nil, 0, fmt.Errorf("reading transcripts: %w", err) // network: retried
 	}
 	defer resp.Body.Close()
+	c.noteDate(resp)
+	if resp.StatusCode/100 == 3 {
+		return nil, -1, errors.New(azureauth.DescribeRedirect("dataverse", resp) + "; check url")
+	}
 	if resp.StatusCode/100 != 2 {
 		se := &StatusError{StatusCode: resp.StatusCode}
 		var body struct {

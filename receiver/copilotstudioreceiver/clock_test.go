@@ -18,6 +18,8 @@ import (
 type fakeClock struct {
 	ai       *fakeappinsights.Server
 	stepping bool
+	// skew is how far this host's clock is ahead of the stand-in's.
+	skew time.Duration
 
 	mu      sync.Mutex
 	changed *sync.Cond
@@ -40,7 +42,7 @@ func newFakeClock(ai *fakeappinsights.Server, stepping bool) *fakeClock {
 	return c
 }
 
-func (c *fakeClock) Now() time.Time { return c.ai.Now() }
+func (c *fakeClock) Now() time.Time { return c.ai.Now().Add(c.skew) }
 
 func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
@@ -70,7 +72,7 @@ func (c *fakeClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
 }
 
 func (c *fakeClock) addLocked(d, every time.Duration) *fakeTimer {
-	t := &fakeTimer{at: c.ai.Now().Add(d), d: d, every: every, c: make(chan time.Time, 1), active: true}
+	t := &fakeTimer{at: c.Now().Add(d), d: d, every: every, c: make(chan time.Time, 1), active: true}
 	c.timers = append(c.timers, t)
 	c.changed.Broadcast()
 	return t
@@ -86,7 +88,7 @@ func (c *fakeClock) stop(t *fakeTimer) {
 // Advance moves the time on by d and fires what falls due.
 func (c *fakeClock) Advance(d time.Duration) {
 	c.ai.Advance(d)
-	now := c.ai.Now()
+	now := c.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	live := c.timers[:0]

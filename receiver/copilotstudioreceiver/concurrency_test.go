@@ -78,10 +78,11 @@ func (h *harness) fetchFirstWindow(r *logsReceiver) (window, *windowBuilder) {
 	h.t.Helper()
 	now := r.clock.Now()
 	w := window{lower: now.Add(-h.cfg.InitialLookback).Truncate(appinsights.Tick), upper: now.Add(-h.cfg.IngestionDelay).Truncate(appinsights.Tick)}
-	b, cut, err := r.fetchWindow(ctx, w, h.cfg.MaxRowsPerQuery)
-	if err != nil || !cut.IsZero() {
-		h.t.Fatalf("fetching the window: cut %v, %v", cut, err)
+	b, res, err := r.fetchWindow(ctx, w, h.cfg.MaxRowsPerQuery)
+	if err != nil || res.Rows > h.cfg.MaxRowsPerQuery {
+		h.t.Fatalf("fetching the window: %d rows, %v", res.Rows, err)
 	}
+	b.finish(false)
 	return w, b
 }
 

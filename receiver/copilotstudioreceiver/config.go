@@ -31,6 +31,19 @@ const (
 	// two; a Dataverse that has not answered in half a minute is not worth
 	// holding the telemetry for.
 	defaultDataverseInitialWait = 30 * time.Second
+	// Bounds of max_response_bytes and max_cell_bytes: below them a normal
+	// answer or row would not fit.
+	minResponseBytes = 1 << 20
+	minCellBytes     = 64 << 10
+)
+
+// What Start does with a stored cursor it cannot read (on_unreadable_cursor).
+const (
+	// UnreadableCursorStop fails Start and says what to do: nothing is
+	// read until someone decides.
+	UnreadableCursorStop = "stop"
+	// UnreadableCursorRestart starts again from initial_lookback.
+	UnreadableCursorRestart = "restart_from_lookback"
 )
 
 // Config is the copilotstudio receiver's configuration.
@@ -41,8 +54,10 @@ type Config struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 	// TLS and ProxyURL configure the HTTP client. The Entra ID token requests
 	// go through the same client, so tls.ca_file also makes a private token
-	// endpoint trusted. These are confighttp's own settings; its squashed
-	// ClientConfig is not embedded because its "auth" key would clash with ours.
+	// endpoint trusted. tls.ca_file is added to the system roots
+	// (include_system_ca_certs_pool is on by default). These are
+	// confighttp's own settings; its squashed ClientConfig is not embedded
+	// because its "auth" key would clash with ours.
 	TLS      configtls.ClientConfig `mapstructure:"tls"`
 	ProxyURL string                 `mapstructure:"proxy_url"`
 
@@ -78,9 +93,17 @@ type Config struct {
 	// several batches on several cores, at the price of their order.
 	MaxConcurrentBatches int `mapstructure:"max_concurrent_batches"`
 
+	// MaxResponseBytes bounds one query answer and MaxCellBytes one value
+	// in it. A window whose answer is larger is read in smaller time slices.
+	MaxResponseBytes int64 `mapstructure:"max_response_bytes"`
+	MaxCellBytes     int   `mapstructure:"max_cell_bytes"`
+
 	// StorageID names a storage extension (e.g. file_storage) that keeps the
 	// cursor across restarts. Without it the cursor lives in memory.
 	StorageID *component.ID `mapstructure:"storage"`
+	// OnUnreadableCursor is what Start does when the stored cursor cannot
+	// be read: stop (fail, saying what to do) or restart_from_lookback.
+	OnUnreadableCursor string `mapstructure:"on_unreadable_cursor"`
 
 	// Dataverse, when set, names the agents' Dataverse environment so each
 	// agent's rows say which agent it is, how it authenticates its users and
@@ -121,7 +144,12 @@ func createDefaultConfig() component.Config {
 		MaxBatchSize:    defaultMaxBatchSize,
 		// One at a time: batches reach the next consumer in row order.
 		MaxConcurrentBatches: 1,
-		Dataverse:            configoptional.Default(DataverseConfig{RefreshInterval: time.Hour, InitialWait: defaultDataverseInitialWait}),
+		MaxResponseBytes:     appinsights.DefaultMaxResponseBytes,
+		MaxCellBytes:         appinsights.DefaultMaxCellBytes,
+		OnUnreadableCursor:   UnreadableCursorStop,
+		// tls.ca_file adds a CA to the system's, it does not replace them.
+		TLS:       configtls.ClientConfig{Config: configtls.Config{IncludeSystemCACertsPool: true}},
+		Dataverse: configoptional.Default(DataverseConfig{RefreshInterval: time.Hour, InitialWait: defaultDataverseInitialWait}),
 	}
 }
 
@@ -132,9 +160,11 @@ func (c *Config) Validate() error {
 
 	if strings.TrimSpace(c.ApplicationID) == "" {
 		add("application_id is required: copy the Application ID from the Application Insights resource's \"API Access\" page in the Azure portal")
+	} else if err := appinsights.CheckLiteral("application_id", c.ApplicationID); err != nil {
+		errs = append(errs, err)
 	}
-	if u, err := url.Parse(c.Endpoint); c.Endpoint == "" || err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		add("endpoint %q is not an absolute http(s) URL: use https://api.applicationinsights.io (or the sovereign-cloud equivalent), or leave it unset", c.Endpoint)
+	if err := azureauth.CheckServiceURL("endpoint", c.Endpoint, "https://api.applicationinsights.io (or the sovereign-cloud equivalent), or leave it unset"); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.EventNames) == 0 {
 		add("event_names is empty: list the customEvents names to fetch, or remove the key for the default message and flow events")
@@ -142,11 +172,15 @@ func (c *Config) Validate() error {
 	for i, n := range c.EventNames {
 		if strings.TrimSpace(n) == "" {
 			add("event_names[%d] is empty: remove it", i)
+		} else if err := appinsights.CheckLiteral(fmt.Sprintf("event_names[%d]", i), n); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for i, a := range c.Agents {
 		if strings.TrimSpace(a) == "" {
 			add("agents[%d] is empty: remove it, or give the agent's name as it appears in cloud_RoleInstance", i)
+		} else if err := appinsights.CheckLiteral(fmt.Sprintf("agents[%d]", i), a); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.PollInterval < time.Second {
@@ -175,8 +209,17 @@ func (c *Config) Validate() error {
 			add("proxy_url %q is not a URL such as http://proxy.internal:3128", c.ProxyURL)
 		}
 	}
-	if c.Timeout < 0 {
-		add("timeout %v must not be negative", c.Timeout)
+	if c.Timeout <= 0 {
+		add("timeout %v must be positive: a stalled answer would hold polling for ever (default 4m; queries run up to 3 minutes)", c.Timeout)
+	}
+	if c.MaxResponseBytes < minResponseBytes || c.MaxResponseBytes > appinsights.MaxLimitBytes {
+		add("max_response_bytes %d is out of range: use %d to %d (default %d; the query API returns at most about 100 MB per result)", c.MaxResponseBytes, minResponseBytes, appinsights.MaxLimitBytes, appinsights.DefaultMaxResponseBytes)
+	}
+	if c.MaxCellBytes < minCellBytes || int64(c.MaxCellBytes) > max(c.MaxResponseBytes, minResponseBytes) {
+		add("max_cell_bytes %d is out of range: use %d to max_response_bytes (default %d)", c.MaxCellBytes, minCellBytes, appinsights.DefaultMaxCellBytes)
+	}
+	if c.OnUnreadableCursor != UnreadableCursorStop && c.OnUnreadableCursor != UnreadableCursorRestart {
+		add("on_unreadable_cursor %q is unknown: use %s (default: Start fails and says what to do) or %s (start again from initial_lookback, knowingly)", c.OnUnreadableCursor, UnreadableCursorStop, UnreadableCursorRestart)
 	}
 	if err := c.Auth.Validate("auth"); err != nil {
 		errs = append(errs, err)

@@ -230,7 +230,13 @@ func TestDataverseDownAtStartRowsGoOnThenEnrichedOnceBack(t *testing.T) {
 
 	h.startRunning()
 	// The first read fails: polling starts without the list, and the rows of
-	// an agent not in it ask for an early read, a minute after the failed one.
+	// an agent not in it ask for an early read, a minute after the failed
+	// one. The window waits for it at most initial_wait, then goes on.
+	wait := h.cfg.Dataverse.Get().InitialWait
+	h.clock.waitUntil(t, "the first poll waiting for an early read", func(s clockState) bool {
+		return s.count(s.tickers, wait) == 2 && s.sleeping[dataverse.EarlyRefreshSpacing] == 1
+	})
+	h.clock.Advance(wait)
 	h.clock.waitUntil(t, "the first poll, and an early read waiting", func(s clockState) bool {
 		return h.polled(1)(s) && s.sleeping[dataverse.EarlyRefreshSpacing] == 1
 	})
@@ -255,12 +261,12 @@ func TestDataverseDownAtStartRowsGoOnThenEnrichedOnceBack(t *testing.T) {
 	dv.SetUnavailable(false)
 	later := rowsOf("HR Agent", "b", 2, t0.Add(30*time.Second), "")
 	h.ai.AddRows(later...)
-	h.clock.Advance(dataverse.EarlyRefreshSpacing)
+	h.clock.Advance(dataverse.EarlyRefreshSpacing - wait)
 	h.clock.waitUntil(t, "the early read", h.readsEnded(2))
 	if got := h.counter("dataverse_refreshes", "result", "success"); got != 1 {
 		t.Fatalf("successful refreshes = %d, want 1", got)
 	}
-	h.clock.Advance(h.cfg.PollInterval - dataverse.EarlyRefreshSpacing)
+	h.clock.Advance(h.cfg.PollInterval - (dataverse.EarlyRefreshSpacing - wait))
 	h.clock.waitUntil(t, "the second poll", h.polled(2))
 	ids := agentIDs(h.sink.records())
 	for _, r := range later {
@@ -315,6 +321,10 @@ func TestUnknownAgentsReadDataverseAtMostOncePerSpacing(t *testing.T) {
 	// as long as a poll does.
 	h.cfg.PollInterval = 25 * time.Second
 	withDataverse(h, hrBot)
+	// No window waits for the early reads here (that is
+	// TestEarlyReadWaitBoundedByInitialWaitAndSpacing): each poll ends at
+	// once, and what is counted is how often Dataverse is read.
+	h.cfg.Dataverse.Get().InitialWait = 0
 	h.ai.AddRows(rowsOf("Shadow 0", "s0", 1, t0.Add(-time.Hour), "")...)
 	h.startRunning()
 	h.clock.waitUntil(t, "the first poll", h.polled(1))

@@ -3,12 +3,14 @@ package copilotstudioreceiver
 import (
 	"context"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadata"
 )
 
@@ -33,6 +35,9 @@ func (r *logsReceiver) deliver(ctx context.Context, w window, b *windowBuilder) 
 			if n == 0 {
 				return
 			}
+			// A refusal or a crash reads the window again from its lower
+			// bound: rows before it are never delivered again.
+			stampScopes(logs, w.lower, r.cfg.PollInterval)
 			select {
 			case built <- logs:
 			case <-stop:
@@ -141,4 +146,17 @@ func (r *logsReceiver) consume(ctx context.Context, logs plog.Logs) error {
 	err := r.next.ConsumeLogs(opCtx, logs)
 	r.obsrecv.EndLogsOp(opCtx, metadata.Type.String(), logs.LogRecordCount(), err)
 	return err
+}
+
+// stampScopes puts on every scope of a batch how far back a re-read can
+// reach and how far apart polls are, for stateful stages downstream (see
+// schema.ReplayFrom).
+func stampScopes(logs plog.Logs, replayFrom time.Time, pollInterval time.Duration) {
+	for _, rl := range logs.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			attrs := sl.Scope().Attributes()
+			attrs.PutInt(schema.ReplayFrom, replayFrom.UnixNano())
+			attrs.PutInt(schema.PollInterval, int64(pollInterval))
+		}
+	}
 }

@@ -54,6 +54,29 @@ func (r *logsReceiver) awaitAgents(ctx context.Context) {
 	}
 }
 
+// resolveAgents runs before a window's records are built: when its rows
+// name an agent the list lacks, it asks for an early read of the agents and
+// waits for it, at most dataverse.initial_wait (the early reads' spacing
+// still holds), so that the rows revealing a new agent already carry its
+// identity. Past the wait the window goes on; its rows of that agent are
+// counted as unenriched.
+func (r *logsReceiver) resolveAgents(ctx context.Context, b *windowBuilder) {
+	unknown := b.unknownAgents(func(name, topic string) bool {
+		_, ok := r.agents.Lookup(name, topic)
+		return ok
+	})
+	if len(unknown) == 0 {
+		return
+	}
+	wait := r.cfg.Dataverse.Get().InitialWait
+	if r.manualPolling {
+		wait = 0 // no reads run to wait for: ask only
+	}
+	if r.agents.AwaitUnknown(ctx, unknown, wait) {
+		r.logger.Debug("read the agents before building a window that names agents the list lacked", zap.Strings("agents", unknown))
+	}
+}
+
 // enrich adds the agent's Dataverse facts to each agent's resource. The
 // receiver makes one resource per agent, so this costs a lookup per agent
 // and batch, not per row. An agent not in the list asks for an early read.

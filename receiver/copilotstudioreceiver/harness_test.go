@@ -12,7 +12,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -91,7 +90,7 @@ func newHarness(t *testing.T) *harness {
 	cfg := createDefaultConfig().(*Config)
 	cfg.ApplicationID = testAppID
 	cfg.Endpoint = ai.URL()
-	cfg.TLS = configtls.ClientConfig{Config: configtls.Config{CAFile: caFile}}
+	cfg.TLS.CAFile = caFile
 	cfg.Auth = azureauth.Config{
 		Type: azureauth.ClientSecret, TenantID: testTenant, ClientID: testClientID,
 		ClientSecret: configopaque.String(testSecret), AuthorityHost: entra.URL(),

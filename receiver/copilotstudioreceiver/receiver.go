@@ -48,6 +48,13 @@ type logsReceiver struct {
 	// malformed logs the malformed rows of a committed window, capped.
 	malformed *logcap.Logger
 
+	// skew is how far the query API's clock is from this host's, as its
+	// answers' Date headers tell (used and changed by the poll loop only).
+	skew struct {
+		offset        time.Duration // service minus host, at most the true one
+		known, logged bool
+	}
+
 	client  *appinsights.Client
 	storage storage.Client
 	state   *checkpoint
@@ -79,6 +86,9 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	if r.cfg.Auth.Type == azureauth.APIKey {
 		r.logger.Warn("auth.type api_key is deprecated: Application Insights API keys were retired on 2026-03-31; use Microsoft Entra ID (auth.type client_secret, client_certificate, workload_identity or managed_identity)")
 	}
+	if r.cfg.TLS.InsecureSkipVerify {
+		r.logger.Warn("tls.insecure_skip_verify is true: the certificates of the query API, the token endpoint and Dataverse are not checked, so anyone on the network path can read the credential and the conversations; set tls.ca_file for a private CA instead")
+	}
 	hc := r.cfg.httpClientConfig()
 	httpClient, err := hc.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
 	if err != nil {
@@ -87,6 +97,7 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	r.client, err = appinsights.NewClient(appinsights.Settings{
 		Endpoint: r.cfg.Endpoint, ApplicationID: r.cfg.ApplicationID, Auth: &r.cfg.Auth,
 		HTTP: httpClient, TokenRetry: r.tokenRetry,
+		MaxResponseBytes: r.cfg.MaxResponseBytes, MaxCellBytes: r.cfg.MaxCellBytes,
 	})
 	if err != nil {
 		return err
@@ -103,7 +114,11 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	} else if r.storage, err = storageclient.Get(ctx, host, *r.cfg.StorageID, component.KindReceiver, r.set.ID); err != nil {
 		return err
 	}
-	r.state = r.loadState(ctx)
+	if r.state, err = r.loadState(ctx); err != nil {
+		_ = r.storage.Close(ctx)
+		r.storage = nil
+		return err
+	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -116,20 +131,35 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// loadState resumes from the stored cursor; an unreadable one is logged,
-// counted and replaced by a fresh start, never fatal.
-func (r *logsReceiver) loadState(ctx context.Context) *checkpoint {
+// loadState resumes from the stored cursor. One that cannot be read fails
+// Start (on_unreadable_cursor: stop), saying what to do, or is logged,
+// counted and replaced by a fresh start from initial_lookback
+// (restart_from_lookback).
+func (r *logsReceiver) loadState(ctx context.Context) (*checkpoint, error) {
 	cp, err := loadCheckpoint(ctx, r.storage, r.cfg.ApplicationID)
 	if err != nil {
-		r.logger.Error("cannot resume from the stored cursor; starting again from initial_lookback (rows in that span may be delivered again)",
+		if r.cfg.OnUnreadableCursor != UnreadableCursorRestart {
+			return nil, unreadableCursorError(err, "application_id "+r.cfg.ApplicationID, r.cfg.InitialLookback)
+		}
+		r.logger.Error("cannot resume from the stored cursor; on_unreadable_cursor is restart_from_lookback, so polling starts again from initial_lookback: rows in that span are delivered again, and rows older than it that were not delivered yet are not read",
 			zap.Error(err), zap.Duration("initial_lookback", r.cfg.InitialLookback))
 		r.telemetry.CopilotstudioStateResets.Add(ctx, 1)
 	}
 	if cp == nil {
-		return &checkpoint{Version: checkpointVersion, Seen: map[string]time.Time{}}
+		return &checkpoint{Version: checkpointVersion, Seen: map[string]time.Time{}}, nil
 	}
 	r.logger.Info("resuming from the stored cursor", zap.Time("cursor", cp.Cursor), zap.Int("overlap_item_ids", len(cp.Seen)))
-	return cp
+	return cp, nil
+}
+
+// unreadableCursorError says what happened to the cursor of what, and the
+// ways on with what each loses or repeats.
+func unreadableCursorError(err error, of string, lookback time.Duration) error {
+	return fmt.Errorf("the stored cursor of %s cannot be read (%w); the receiver does not start, so nothing is skipped or repeated while you decide. "+
+		"Keep the storage directory as it is: it also holds the pairing state and the exporter's queue. Two ways on: "+
+		"(1) if a change of collector version caused this, run the version that wrote the cursor: it resumes where it stopped, losing and repeating nothing; "+
+		"(2) set on_unreadable_cursor: restart_from_lookback and restart: polling starts again from initial_lookback (%v): rows ingested in that span are delivered again (their item ids and turn ids stay the same, so consumers can drop the repeats), "+
+		"and rows older than that which were not delivered yet are never read; raise initial_lookback to reach back before the last successful poll to lose none", of, err, lookback)
 }
 
 func (r *logsReceiver) Shutdown(ctx context.Context) error {

@@ -373,27 +373,6 @@ func TestConsumerErrorKeepsCursor(t *testing.T) {
 	}
 }
 
-func TestUnreadableStoredCursorStartsFromInitialLookback(t *testing.T) {
-	h := newHarness(t)
-	client := h.storageClient()
-	if err := client.Set(ctx, storageKey(testAppID), []byte(`{"version":1,"cursor":"not a time"`)); err != nil {
-		t.Fatal(err)
-	}
-	_ = client.Close(ctx)
-	rows := spread("a", 3, t0.Add(-23*time.Hour))
-	h.ai.AddRows(rows...)
-
-	r := h.start()
-	if got := h.counter("state_resets", "", ""); got != 1 {
-		t.Fatalf("state resets = %d, want 1", got)
-	}
-	if h.logs.FilterMessageSnippet("cannot resume from the stored cursor").Len() != 1 {
-		t.Fatal("the unreadable cursor was not logged")
-	}
-	r.poll(ctx)
-	wantEachOnce(t, h.sink.itemIDs(), rows)
-}
-
 func TestStalledQueryEndsWhenPollIsCancelled(t *testing.T) {
 	h := newHarness(t)
 	h.ai.AddRows(spread("a", 2, t0.Add(-time.Hour))...)

@@ -2,6 +2,7 @@ package copilotstudioreceiver
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/dataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadata"
 )
@@ -30,6 +32,8 @@ var (
 	// AgentCompleted and custom events may lack it and are kept without one.
 	conversationRequired = toSet(append([]string{schema.EventTopicStart, schema.EventTopicEnd, schema.EventGenerative}, schema.MessageEvents...))
 	activityTypes        = toLowerSet(schema.ActivityTypes)
+	// topicEvents are the events whose rows carry a TopicName.
+	topicEvents = toSet([]string{schema.EventTopicStart, schema.EventTopicEnd, schema.EventTopicAction, schema.EventGenerative})
 )
 
 func toSet(values []string) map[string]bool {
@@ -135,22 +139,100 @@ func (b *windowBuilder) offer(row *appinsights.Row) {
 // the cut).
 func (b *windowBuilder) finish(overFull bool) (latest time.Time) {
 	if overFull {
-		kept := b.pendingStart
-		var row appinsights.Row
-		for i := b.pendingStart; i < b.rows.n; i++ {
-			b.rows.get(i, &row)
-			if _, ok := row.Time(row.Ingest); !ok || !row.Complete() {
-				*b.rows.at(kept) = *b.rows.at(i)
-				kept++
-			}
-		}
-		b.rows.truncate(kept)
+		b.cutFrom(b.pendingStart, b.pendingIngest)
 	}
 	// Sized once for the whole window rather than grown row by row.
 	if len(b.res.seen) == 0 {
 		b.res.seen = make(map[string]time.Time, b.rows.n)
 	}
 	return b.pendingIngest
+}
+
+// cutAt leaves out the well-formed rows ingested at or after t: the window
+// now ends at t. Rows come in ingestion order, so they are the last ones.
+func (b *windowBuilder) cutAt(t time.Time) {
+	first := b.rows.n
+	var row appinsights.Row
+	for first > b.built {
+		b.rows.get(first-1, &row)
+		if ingest, ok := row.Time(row.Ingest); ok && row.Complete() && ingest.Before(t) {
+			break
+		}
+		first--
+	}
+	b.cutFrom(first, t)
+}
+
+// cutFrom leaves out the well-formed rows from row first on that were
+// ingested at or after t; malformed rows stay (they are counted whatever
+// the cut).
+func (b *windowBuilder) cutFrom(first int, t time.Time) {
+	kept := first
+	var row appinsights.Row
+	for i := first; i < b.rows.n; i++ {
+		b.rows.get(i, &row)
+		if ingest, ok := row.Time(row.Ingest); !ok || !row.Complete() || ingest.Before(t) {
+			*b.rows.at(kept) = *b.rows.at(i)
+			kept++
+		}
+	}
+	b.rows.truncate(kept)
+}
+
+// unknownAgents names the agents of the window's rows that known says the
+// agent list lacks, looked up as enrichment does: by the agent's name
+// (cloud_RoleInstance), else by the schema name prefixing its rows' fully
+// qualified topic names. It runs before the first batch is built.
+func (b *windowBuilder) unknownAgents(known func(name, topic string) bool) []string {
+	// By name: true once the agent is known.
+	agents := map[string]bool{}
+	var row appinsights.Row
+	for i := b.built; i < b.rows.n; i++ {
+		b.rows.get(i, &row)
+		if !row.Complete() || row.Role.Kind != appinsights.CellString || row.Role.Start == row.Role.End {
+			continue
+		}
+		name := row.Bytes(row.Role)
+		isKnown, seen := agents[string(name)]
+		if isKnown {
+			continue
+		}
+		if !seen {
+			isKnown = known(string(name), "")
+			agents[string(name)] = isKnown
+			if isKnown {
+				continue
+			}
+		}
+		// Not known by its name: one of its topics may carry its schema name.
+		if topic := b.topicName(&row); topic != "" && known(string(name), topic) {
+			agents[string(name)] = true
+		}
+	}
+	var unknown []string
+	for name, isKnown := range agents {
+		if !isKnown {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
+}
+
+// topicName is the fully qualified TopicName of a topic row, "" for other
+// rows and topic names without a schema name.
+func (b *windowBuilder) topicName(row *appinsights.Row) string {
+	if row.Name.Kind != appinsights.CellString || !topicEvents[string(row.Bytes(row.Name))] || b.dims.parse(row, false) != nil {
+		return ""
+	}
+	for _, p := range b.dims.pairs {
+		if p.field == fieldTopicName && p.kind == appinsights.CellString {
+			if topic := string(b.dims.arena[p.valStart:p.valEnd]); dataverse.SchemaNameOfTopic(topic) != "" {
+				return topic
+			}
+		}
+	}
+	return ""
 }
 
 // nextBatch builds the records of the next stored rows, up to size records,

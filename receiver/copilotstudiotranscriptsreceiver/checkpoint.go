@@ -9,8 +9,10 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
-// checkpointVersion changes whenever the stored shape does; a stored
-// checkpoint of another version is treated as unreadable.
+// checkpointVersion changes whenever the stored shape does. A stored
+// checkpoint of an earlier version is migrated (there is none yet: 1 is the
+// first); one of a later version, written by a newer collector, is refused
+// as unreadable rather than guessed at.
 const checkpointVersion = 1
 
 // checkpoint is what survives a restart: every row created before Cursor
@@ -39,8 +41,11 @@ func loadCheckpoint(ctx context.Context, client storage.Client, environment stri
 	if err := json.Unmarshal(raw, &cp); err != nil {
 		return nil, fmt.Errorf("stored cursor is not readable (%d bytes): %w", len(raw), err)
 	}
-	if cp.Version != checkpointVersion {
-		return nil, fmt.Errorf("stored cursor has version %d, this receiver reads version %d", cp.Version, checkpointVersion)
+	switch {
+	case cp.Version > checkpointVersion:
+		return nil, fmt.Errorf("stored cursor has format version %d, written by a newer collector; this one reads up to version %d", cp.Version, checkpointVersion)
+	case cp.Version < 1:
+		return nil, fmt.Errorf("stored cursor has no format version")
 	}
 	if cp.Cursor.IsZero() {
 		return nil, fmt.Errorf("stored cursor has no position")

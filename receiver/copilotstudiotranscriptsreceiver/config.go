@@ -26,6 +26,14 @@ const (
 	contentLimit = 3 << 20
 )
 
+// What Start does with a stored cursor it cannot read (on_unreadable_cursor).
+const (
+	// UnreadableCursorStop fails Start and says what to do.
+	UnreadableCursorStop = "stop"
+	// UnreadableCursorRestart starts again from initial_lookback.
+	UnreadableCursorRestart = "restart_from_lookback"
+)
+
 // Config is the copilotstudio_transcripts receiver's configuration.
 type Config struct {
 	// URL is the environment, e.g. https://contoso.crm.dynamics.com. The
@@ -35,6 +43,8 @@ type Config struct {
 	// Timeout bounds one HTTP request, page or token.
 	Timeout time.Duration `mapstructure:"timeout"`
 	// TLS and ProxyURL configure the HTTP client, token requests included.
+	// tls.ca_file is added to the system roots (include_system_ca_certs_pool
+	// is on by default).
 	TLS      configtls.ClientConfig `mapstructure:"tls"`
 	ProxyURL string                 `mapstructure:"proxy_url"`
 
@@ -65,6 +75,9 @@ type Config struct {
 	// StorageID names a storage extension (e.g. file_storage) that keeps the
 	// cursor across restarts. Without it the cursor lives in memory.
 	StorageID *component.ID `mapstructure:"storage"`
+	// OnUnreadableCursor is what Start does when the stored cursor cannot
+	// be read: stop (fail, saying what to do) or restart_from_lookback.
+	OnUnreadableCursor string `mapstructure:"on_unreadable_cursor"`
 
 	_ struct{}
 }
@@ -79,6 +92,9 @@ func createDefaultConfig() component.Config {
 		MaxPageBytes:          512 << 20,
 		MaxContentBytes:       contentLimit,
 		AgentsRefreshInterval: time.Hour,
+		OnUnreadableCursor:    UnreadableCursorStop,
+		// tls.ca_file adds a CA to the system's, it does not replace them.
+		TLS: configtls.ClientConfig{Config: configtls.Config{IncludeSystemCACertsPool: true}},
 	}
 }
 
@@ -134,8 +150,11 @@ func (c *Config) Validate() error {
 			add("proxy_url %q is not a URL such as http://proxy.internal:3128", c.ProxyURL)
 		}
 	}
-	if c.Timeout < 0 {
-		add("timeout %v must not be negative", c.Timeout)
+	if c.Timeout <= 0 {
+		add("timeout %v must be positive: a stalled answer would hold polling for ever (default 2m)", c.Timeout)
+	}
+	if c.OnUnreadableCursor != UnreadableCursorStop && c.OnUnreadableCursor != UnreadableCursorRestart {
+		add("on_unreadable_cursor %q is unknown: use %s (default: Start fails and says what to do) or %s (start again from initial_lookback, knowingly)", c.OnUnreadableCursor, UnreadableCursorStop, UnreadableCursorRestart)
 	}
 	return errors.Join(errs...)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -67,6 +66,8 @@ type harness struct {
 
 	mu     sync.Mutex
 	sleeps []time.Duration
+	// skew is how far the receiver's clock is ahead of the stand-in's.
+	skew time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
@@ -91,7 +92,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	cfg := createDefaultConfig().(*Config)
 	cfg.URL = dv.URL
-	cfg.TLS = configtls.ClientConfig{Config: configtls.Config{CAFile: caFile}}
+	cfg.TLS.CAFile = caFile
 	cfg.Auth = azureauth.Config{
 		Type: azureauth.ClientSecret, TenantID: testTenant, ClientID: testClientID,
 		ClientSecret: configopaque.String(testSecret), AuthorityHost: entra.URL(),
@@ -112,7 +113,7 @@ func newHarness(t *testing.T) *harness {
 // standInClock is the stand-in's clock: a sleep advances it instead of waiting.
 type standInClock struct{ h *harness }
 
-func (c standInClock) Now() time.Time { return c.h.dv.Now() }
+func (c standInClock) Now() time.Time { return c.h.dv.Now().Add(c.h.skew) }
 func (c standInClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.h.mu.Lock()
 	c.h.sleeps = append(c.h.sleeps, d)

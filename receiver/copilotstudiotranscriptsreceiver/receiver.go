@@ -26,6 +26,7 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/dataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/logcap"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/storageclient"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudiotranscriptsreceiver/internal/metadata"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudiotranscriptsreceiver/internal/transcript"
@@ -43,6 +44,15 @@ const (
 	// open steps, emitted activity ids) is kept for their next piece: the
 	// pieces of a split conversation are written together.
 	openConversations = 256
+	// maxPagesPerPoll bounds the pages one poll follows: a server that keeps
+	// sending new next links ends there (at max_page_size 50, 500,000
+	// transcripts a poll). Every page is committed as it is read, so the
+	// next poll goes on from the cursor: nothing is lost.
+	maxPagesPerPoll = 10000
+	// maxClockSkew: past it, the host's clock and Dataverse's differ by more
+	// than network delay and the Date header's whole seconds explain, and a
+	// warning says so (once).
+	maxClockSkew = 30 * time.Second
 )
 
 // Poll outcomes (attribute "outcome" of the polls metric).
@@ -52,6 +62,7 @@ const (
 	outcomeAuth       = "auth_error"
 	outcomeConsumer   = "consumer_error"
 	outcomeUnresolved = "agents_unresolved"
+	outcomePageLimit  = "page_limit"
 	outcomeCancelled  = "" // shutting down: not recorded
 )
 
@@ -78,6 +89,10 @@ type logsReceiver struct {
 	convs   conversations
 	// lastRefresh is when the agents list was last read (or tried).
 	lastRefresh time.Time
+	// skewLogged: the clock-skew warning is logged once.
+	skewLogged bool
+	// maxPages bounds the pages of one poll (maxPagesPerPoll; tests lower it).
+	maxPages int
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -94,10 +109,13 @@ func newLogsReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*l
 	if err != nil {
 		return nil, err
 	}
-	return &logsReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, telemetry: tb, obsrecv: obsrecv, clock: clock.System}, nil
+	return &logsReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, telemetry: tb, obsrecv: obsrecv, clock: clock.System, maxPages: maxPagesPerPoll}, nil
 }
 
 func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
+	if r.cfg.TLS.InsecureSkipVerify {
+		r.logger.Warn("tls.insecure_skip_verify is true: the certificates of Dataverse and the token endpoint are not checked, so anyone on the network path can read the credential and the transcripts; set tls.ca_file for a private CA instead")
+	}
 	hc := r.cfg.httpClientConfig()
 	httpClient, err := hc.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
 	if err != nil {
@@ -110,6 +128,7 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	if r.client, err = dataverse.NewClient(r.cfg.environment(), cred, httpClient); err != nil {
 		return err
 	}
+	r.client.UseClock(r.clock)
 	r.reader = &dataverse.TranscriptReader{
 		Client: r.client, PageSize: r.cfg.MaxPageSize, MaxPageBytes: r.cfg.MaxPageBytes,
 		MaxAttempts: maxPageAttempts, MaxRetryWait: maxRetryWait, Clock: r.clock,
@@ -123,7 +142,11 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	} else if r.storage, err = storageclient.Get(ctx, host, *r.cfg.StorageID, component.KindReceiver, r.set.ID); err != nil {
 		return err
 	}
-	r.state = r.loadState(ctx)
+	if r.state, err = r.loadState(ctx); err != nil {
+		_ = r.storage.Close(ctx)
+		r.storage = nil
+		return err
+	}
 	r.convs = newConversations(openConversations)
 
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -135,20 +158,30 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// loadState resumes from the stored cursor; an unreadable one is logged,
-// counted and replaced by a fresh start, never fatal.
-func (r *logsReceiver) loadState(ctx context.Context) *checkpoint {
+// loadState resumes from the stored cursor. One that cannot be read fails
+// Start (on_unreadable_cursor: stop), saying what to do, or is logged,
+// counted and replaced by a fresh start from initial_lookback
+// (restart_from_lookback).
+func (r *logsReceiver) loadState(ctx context.Context) (*checkpoint, error) {
 	cp, err := loadCheckpoint(ctx, r.storage, r.cfg.environment())
 	if err != nil {
-		r.logger.Error("cannot resume from the stored cursor; starting again from initial_lookback (transcripts in that span may be delivered again)",
+		if r.cfg.OnUnreadableCursor != UnreadableCursorRestart {
+			return nil, fmt.Errorf("the stored cursor of the environment %s cannot be read (%w); the receiver does not start, so nothing is skipped or repeated while you decide. "+
+				"Keep the storage directory as it is: it also holds the pairing state and the exporter's queue. Two ways on: "+
+				"(1) if a change of collector version caused this, run the version that wrote the cursor: it resumes where it stopped, losing and repeating nothing; "+
+				"(2) set on_unreadable_cursor: restart_from_lookback and restart: polling starts again from initial_lookback (%v): transcripts created in that span are delivered again (their item ids stay the same, so consumers can drop the repeats), "+
+				"and transcripts older than that which were not delivered yet are never read; raise initial_lookback (at most 720h) to reach back before the last successful poll to lose none",
+				r.cfg.environment(), err, r.cfg.InitialLookback)
+		}
+		r.logger.Error("cannot resume from the stored cursor; on_unreadable_cursor is restart_from_lookback, so polling starts again from initial_lookback: transcripts in that span are delivered again, and older ones not delivered yet are not read",
 			zap.Error(err), zap.Duration("initial_lookback", r.cfg.InitialLookback))
 		r.telemetry.CopilotstudioTranscriptsStateResets.Add(ctx, 1)
 	}
 	if cp == nil {
-		return &checkpoint{Version: checkpointVersion, Seen: map[string]time.Time{}}
+		return &checkpoint{Version: checkpointVersion, Seen: map[string]time.Time{}}, nil
 	}
 	r.logger.Info("resuming from the stored cursor", zap.Time("cursor", cp.Cursor), zap.Int("overlap_rows", len(cp.Seen)))
-	return cp
+	return cp, nil
 }
 
 func (r *logsReceiver) Shutdown(ctx context.Context) error {
@@ -181,6 +214,7 @@ func (r *logsReceiver) poll(ctx context.Context) {
 	if r.lastRefresh.IsZero() || started.Sub(r.lastRefresh) >= r.cfg.AgentsRefreshInterval {
 		r.refreshAgents(ctx)
 		r.lastRefresh = started
+		r.checkClockSkew()
 	}
 	outcome := r.pollPages(ctx)
 	if outcome == outcomeCancelled {
@@ -245,25 +279,63 @@ func (r *logsReceiver) pollPages(ctx context.Context) string {
 	if !ok {
 		return outcomeUnresolved
 	}
-	lower := r.clock.Now().Add(-r.cfg.InitialLookback)
+	// The cursor is the rows' own createdon; only a first poll's reach
+	// depends on a clock, and it is Dataverse's as far as known (a host
+	// clock running fast would start it later than initial_lookback).
+	lower := r.serviceNow().Add(-r.cfg.InitialLookback)
 	if !r.state.Cursor.IsZero() {
 		lower = r.state.Cursor.Add(-r.cfg.Overlap)
 	}
 	malformed := logcap.New(r.logger, maxMalformedLogs)
 	defer malformed.EndRound("more malformed transcripts skipped in this poll; see the rows_dropped metric")
+	paging := r.client.NewPaging(r.maxPages)
 	next := r.client.FirstPageURL(lower, ids)
 	for next != "" {
+		if err := paging.Next(next); err != nil {
+			if errors.Is(err, dataverse.ErrPageLimit) {
+				r.logger.Warn("this poll read as many pages as a poll may; the next poll goes on from the cursor", zap.Int("pages", r.maxPages), zap.Time("cursor", r.state.Cursor))
+				return outcomePageLimit
+			}
+			return r.failed(ctx, err)
+		}
+		// If this page is refused, the next poll reads again from here.
+		replayFrom := lower
+		if !r.state.Cursor.IsZero() {
+			replayFrom = r.state.Cursor.Add(-r.cfg.Overlap)
+		}
 		page, err := r.reader.Page(ctx, next)
+		r.checkClockSkew()
 		if err != nil {
 			return r.failed(ctx, err)
 		}
 		r.telemetry.CopilotstudioTranscriptsRowsReceived.Add(ctx, int64(len(page.Rows)))
-		if outcome := r.deliver(ctx, page, malformed); outcome != outcomeSuccess {
+		if outcome := r.deliver(ctx, page, replayFrom, malformed); outcome != outcomeSuccess {
 			return outcome
 		}
 		next = page.NextLink
 	}
 	return outcomeSuccess
+}
+
+// serviceNow is now by Dataverse's clock as far as its answers tell,
+// never later than the host's own.
+func (r *logsReceiver) serviceNow() time.Time {
+	now := r.clock.Now()
+	if offset, ok := r.client.ClockOffset(); ok && offset < 0 {
+		return now.Add(offset)
+	}
+	return now
+}
+
+// checkClockSkew says once when Dataverse's clock is far from this host's.
+func (r *logsReceiver) checkClockSkew() {
+	offset, ok := r.client.ClockOffset()
+	if r.skewLogged || !ok || (offset > -maxClockSkew && offset < maxClockSkew) {
+		return
+	}
+	r.skewLogged = true
+	r.logger.Warn("this host's clock differs from Dataverse's; the cursor is the transcripts' own createdon and a first poll reaches back by Dataverse's clock, so nothing is skipped, but fix the host's time synchronisation (NTP)",
+		zap.Duration("service_minus_host", offset), zap.Duration("threshold", maxClockSkew))
 }
 
 func (r *logsReceiver) failed(ctx context.Context, err error) string {
@@ -286,7 +358,7 @@ func (r *logsReceiver) failed(ctx context.Context, err error) string {
 
 // deliver turns a page's rows into records, hands them to the next
 // consumer and, once it accepted them, moves the cursor and stores it.
-func (r *logsReceiver) deliver(ctx context.Context, page *dataverse.TranscriptPage, malformed *logcap.Logger) string {
+func (r *logsReceiver) deliver(ctx context.Context, page *dataverse.TranscriptPage, replayFrom time.Time, malformed *logcap.Logger) string {
 	pageRows := make(map[string]time.Time, len(page.Rows))
 	drops := map[string]int{}
 	var parsed []*transcript.Transcript
@@ -322,6 +394,7 @@ func (r *logsReceiver) deliver(ctx context.Context, page *dataverse.TranscriptPa
 		return cmp.Or(strings.Compare(a.Row.Name, b.Row.Name), strings.Compare(a.Row.ConversationStart, b.Row.ConversationStart), cmp.Compare(a.Meta.BatchID, b.Meta.BatchID))
 	})
 	logs, records, duplicates, unenriched := r.build(parsed)
+	stampScopes(logs, replayFrom, r.cfg.PollInterval)
 
 	if records > 0 {
 		opCtx := r.obsrecv.StartLogsOp(ctx)
@@ -386,4 +459,17 @@ func (r *logsReceiver) build(parsed []*transcript.Transcript) (logs plog.Logs, r
 		unenriched += recs.Len()
 	}
 	return logs, records, duplicates, unenriched
+}
+
+// stampScopes puts on every scope of a batch how far back a re-read can
+// reach and how far apart polls are, for stateful stages downstream (see
+// schema.ReplayFrom).
+func stampScopes(logs plog.Logs, replayFrom time.Time, pollInterval time.Duration) {
+	for _, rl := range logs.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			attrs := sl.Scope().Attributes()
+			attrs.PutInt(schema.ReplayFrom, replayFrom.UnixNano())
+			attrs.PutInt(schema.PollInterval, int64(pollInterval))
+		}
+	}
 }

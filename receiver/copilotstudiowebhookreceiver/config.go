@@ -94,7 +94,8 @@ type EntraIDConfig struct {
 	// tests); empty means the public cloud's.
 	AuthorityHost string `mapstructure:"authority_host"`
 	// TLS for the discovery and keys requests (ca_file for a private
-	// authority).
+	// authority, added to the system roots: include_system_ca_certs_pool is
+	// on by default).
 	TLS configtls.ClientConfig `mapstructure:"tls"`
 	// ClockSkew is the leeway on exp, nbf and iat.
 	ClockSkew time.Duration `mapstructure:"clock_skew"`
@@ -120,7 +121,9 @@ func createDefaultConfig() *Config {
 		AnswerDeadline:    defaultAnswerDeadline,
 		MaxPendingRecords: defaultMaxPendingRecords,
 		EntraID: EntraIDConfig{
-			AuthorityHost:       defaultAuthorityHost,
+			AuthorityHost: defaultAuthorityHost,
+			// tls.ca_file adds a CA to the system's, it does not replace them.
+			TLS:                 configtls.ClientConfig{Config: configtls.Config{IncludeSystemCACertsPool: true}},
 			ClockSkew:           defaultClockSkew,
 			KeysRefreshInterval: defaultKeysRefreshInterval,
 			UnknownKeyCooldown:  defaultUnknownKeyCooldown,
@@ -142,6 +145,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AnswerDeadline <= 0 || c.AnswerDeadline > maxAnswerDeadline {
 		add("answer_deadline %v is out of range: use more than 0 and at most %v (Copilot Studio waits less than 1s, network included; default %v)", c.AnswerDeadline, maxAnswerDeadline, defaultAnswerDeadline)
+	}
+	if c.ServerConfig.ReadTimeout <= 0 {
+		add("read_timeout %v must be positive: a caller sending slowly would hold a connection for ever (default %v)", c.ServerConfig.ReadTimeout, defaultReadTimeout)
 	}
 	if c.MaxPendingRecords < 1 {
 		add("max_pending_records %d must be at least 1 (default %d)", c.MaxPendingRecords, defaultMaxPendingRecords)

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/logcap"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudiowebhookreceiver/internal/metadata"
@@ -153,6 +154,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*webho
 }
 
 func (r *webhookReceiver) Start(ctx context.Context, host component.Host) error {
+	r.warnInsecure()
 	ln, err := r.cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", r.cfg.ServerConfig.NetAddr.Endpoint, err)
@@ -178,6 +180,23 @@ func (r *webhookReceiver) Start(ctx context.Context, host component.Host) error 
 	r.logger.Info("serving Copilot Studio's threat detection calls (observe mode: every call is allowed)",
 		zap.String("endpoint", r.cfg.ServerConfig.NetAddr.Endpoint), zap.String("validate", r.validatePath), zap.String("analyze", r.analyzePath))
 	return nil
+}
+
+// warnInsecure says at start what the configuration leaves unprotected:
+// tokens and tool calls in clear on the network, or Entra ID's keys read
+// without checking whose they are.
+func (r *webhookReceiver) warnInsecure() {
+	if !r.cfg.ServerConfig.TLS.HasValue() {
+		endpoint := r.cfg.ServerConfig.NetAddr.Endpoint
+		host, _, err := net.SplitHostPort(endpoint)
+		if err != nil || !azureauth.IsLoopback(host) {
+			r.logger.Warn("serving plain HTTP on a non-loopback endpoint: bearer tokens and tool calls (user messages, arguments) cross the network in clear; set tls (cert_file, key_file), unless a proxy in front of the collector terminates TLS and reaches it over a trusted network",
+				zap.String("endpoint", endpoint))
+		}
+	}
+	if r.cfg.EntraID.TLS.InsecureSkipVerify {
+		r.logger.Warn("entra_id.tls.insecure_skip_verify is true: Entra ID's discovery and signing keys are read without checking its certificate, so whoever can answer in its place can make the receiver accept forged tokens; set entra_id.tls.ca_file for a private CA instead")
+	}
 }
 
 func (r *webhookReceiver) Shutdown(ctx context.Context) error {

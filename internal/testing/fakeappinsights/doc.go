@@ -79,7 +79,12 @@
 // InternalError (500), Unavailable (503), GatewayTimeout (504),
 // PartialResult (200 with the first half of the rows and a PartialError
 // "error" next to "tables"), MalformedJSON (200 with a body cut off
-// mid-row), Stall (no answer until the client gives up or Close).
+// mid-row), Stall (no answer until the client gives up or Close), Redirect
+// (307 to Fault.Location).
+//
+// Every answer carries a Date header from the stand-in's clock (SetNow), as
+// the service's answers carry its own: a client can tell its clock from
+// the service's.
 //
 // # Row files
 //

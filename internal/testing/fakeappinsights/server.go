@@ -51,6 +51,9 @@ const (
 	MalformedJSON
 	// Stall never answers; the request ends when the client gives up or on Close.
 	Stall
+	// Redirect answers 307 Temporary Redirect to Fault.Location (a 307
+	// keeps the method and body: a client following it re-sends the query).
+	Redirect
 )
 
 // Fault is one injected failure.
@@ -58,6 +61,8 @@ type Fault struct {
 	Kind FaultKind
 	// RetryAfter is sent with Throttle (whole seconds, at least 1).
 	RetryAfter time.Duration
+	// Location is where Redirect points.
+	Location string
 }
 
 // Request is what the stand-in recorded of one query request.
@@ -220,6 +225,8 @@ type requestBody struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	// Every answer carries the stand-in's clock, as the service's carry its own.
+	w.Header().Set("Date", s.Now().UTC().Format(http.TimeFormat))
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(parts) != 4 || parts[0] != "v1" || parts[1] != "apps" || parts[3] != "query" ||
 		(s.opts.AppID != "" && parts[2] != s.opts.AppID) {
@@ -279,6 +286,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case GatewayTimeout:
 		record(http.StatusGatewayTimeout)
 		writeError(w, http.StatusGatewayTimeout, "GatewayTimeout", "The gateway did not receive a response in time", nil)
+		return
+	case Redirect:
+		record(http.StatusTemporaryRedirect)
+		w.Header().Set("Location", fault.Location)
+		w.WriteHeader(http.StatusTemporaryRedirect)
 		return
 	case Stall:
 		select {

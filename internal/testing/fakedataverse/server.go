@@ -4,6 +4,9 @@
 // OData paging (Prefer: odata.maxpagesize, @odata.nextLink), the
 // RetrieveCurrentOrganization function, bearer-token checks (401) and service
 // protection throttling (429 with Retry-After), in the real response shapes.
+// Every answer carries a Date header from the stand-in's clock (SetNow).
+// Faults of the bots pages (InjectBotsFault): next links on another host,
+// to the same page, or without end; a page over 16 MiB; a redirect.
 package fakedataverse
 
 import (
@@ -52,6 +55,41 @@ type Server struct {
 	requests   int
 
 	transcripts transcriptTable // transcripts.go
+	botsFaults  []BotsFault
+}
+
+// BotsFaultKind is a failure a page of the bots table can be answered with.
+type BotsFaultKind int
+
+const (
+	// BotsForeignNextLink answers the page with a next link on another host
+	// (Location, default https://evil.example.com).
+	BotsForeignNextLink BotsFaultKind = iota + 1
+	// BotsSelfNextLink answers the page with a next link to itself.
+	BotsSelfNextLink
+	// BotsEndlessNextLink answers the page with a next link that is new
+	// every time, past the last row (empty pages).
+	BotsEndlessNextLink
+	// BotsHugePage pads the page past 16 MiB.
+	BotsHugePage
+	// BotsRedirect answers 307 to Location.
+	BotsRedirect
+)
+
+// BotsFault is one injected failure of a bots request.
+type BotsFault struct {
+	Kind     BotsFaultKind
+	Location string // for BotsRedirect and BotsForeignNextLink
+}
+
+// InjectBotsFault makes the next n requests of the bots table fail with f
+// (after faults injected before).
+func (s *Server) InjectBotsFault(n int, f BotsFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.botsFaults = append(s.botsFaults, f)
+	}
 }
 
 // New starts a stand-in holding bots.
@@ -102,8 +140,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	bots := append([]Bot(nil), s.bots...)
 	retryAfter := s.retryAfter
+	now := s.nowLocked()
+	var botsFault BotsFault
+	if r.URL.Path == "/api/data/v9.2/bots" && len(s.botsFaults) > 0 {
+		botsFault, s.botsFaults = s.botsFaults[0], s.botsFaults[1:]
+	}
 	s.mu.Unlock()
 
+	// Every answer carries the stand-in's clock, as Dataverse's carry its own.
+	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
 	w.Header().Set("OData-Version", "4.0")
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || s.opts.TokenValidator == nil || !s.opts.TokenValidator(token) {
@@ -132,7 +177,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			},
 		})
 	case r.URL.Path == "/api/data/v9.2/bots":
-		s.serveBots(w, r, bots)
+		s.serveBots(w, r, bots, botsFault)
 	case r.URL.Path == "/api/data/v9.2/conversationtranscripts":
 		s.serveTranscripts(w, r)
 	default:
@@ -140,17 +185,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) serveBots(w http.ResponseWriter, r *http.Request, bots []Bot) {
+func (s *Server) serveBots(w http.ResponseWriter, r *http.Request, bots []Bot, fault BotsFault) {
+	if fault.Kind == BotsRedirect {
+		w.Header().Set("Location", fault.Location)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	}
 	pageSize := 5000
 	if m := regexp.MustCompile(`odata\.maxpagesize=(\d+)`).FindStringSubmatch(r.Header.Get("Prefer")); m != nil {
 		pageSize, _ = strconv.Atoi(m[1])
 		w.Header().Set("Preference-Applied", "odata.maxpagesize="+m[1])
 	}
-	start := 0
+	skip := 0
 	if m := skipToken.FindStringSubmatch(r.URL.RawQuery); m != nil {
-		start, _ = strconv.Atoi(m[1])
+		skip, _ = strconv.Atoi(m[1])
 	}
-	start = min(start, len(bots))
+	start := min(skip, len(bots))
 	end := min(start+max(pageSize, 1), len(bots))
 	value := make([]map[string]any, 0, end-start)
 	for i, b := range bots[start:end] {
@@ -164,10 +214,26 @@ func (s *Server) serveBots(w http.ResponseWriter, r *http.Request, bots []Bot) {
 		"@odata.context": s.URL + "/api/data/v9.2/$metadata#bots(botid,name,schemaname,authenticationmode,publishedon,statecode)",
 		"value":          value,
 	}
-	if end < len(bots) {
+	nextLink := func(base string, skip int) string {
 		q := skipToken.ReplaceAllString(r.URL.RawQuery, "")
-		q = strings.TrimSuffix(q, "&") + "&$skiptoken=" + strconv.Itoa(end)
-		page["@odata.nextLink"] = s.URL + r.URL.Path + "?" + q
+		return base + r.URL.Path + "?" + strings.TrimSuffix(q, "&") + "&$skiptoken=" + strconv.Itoa(skip)
+	}
+	if end < len(bots) {
+		page["@odata.nextLink"] = nextLink(s.URL, end)
+	}
+	switch fault.Kind {
+	case BotsForeignNextLink:
+		foreign := fault.Location
+		if foreign == "" {
+			foreign = "https://evil.example.com"
+		}
+		page["@odata.nextLink"] = nextLink(foreign, end)
+	case BotsSelfNextLink:
+		page["@odata.nextLink"] = s.URL + r.URL.RequestURI()
+	case BotsEndlessNextLink:
+		page["@odata.nextLink"] = nextLink(s.URL, max(skip, end)+1)
+	case BotsHugePage:
+		page["padding"] = strings.Repeat("x", 17<<20)
 	}
 	writeJSON(w, page)
 }

@@ -20,8 +20,8 @@ package fakedataverse
 // lies behind a reader's cursor, committed after the reader passed. Faults
 // (InjectTranscriptFault) apply to the next transcripts requests: 429 with
 // Retry-After and the service-protection error body, 502/503/504, 403 for a
-// missing privilege, a body cut in the middle, and a next link on a foreign
-// host.
+// missing privilege, a body cut in the middle, a next link on a foreign
+// host, to the same page or without end, and a redirect.
 
 import (
 	"encoding/base64"
@@ -68,12 +68,20 @@ const (
 	FaultCutBody
 	// FaultForeignNextLink answers the page with a next link on another host.
 	FaultForeignNextLink
+	// FaultSelfNextLink answers the page with a next link to itself.
+	FaultSelfNextLink
+	// FaultEndlessNextLink answers the page with a next link that is new
+	// every time, even past the last row.
+	FaultEndlessNextLink
+	// FaultRedirect answers 307 to Location.
+	FaultRedirect
 )
 
 // TranscriptFault is one injected failure.
 type TranscriptFault struct {
 	Kind       TranscriptFaultKind
 	RetryAfter time.Duration
+	Location   string // for FaultRedirect
 }
 
 // TranscriptRequest is what the stand-in recorded of one transcripts request.
@@ -253,6 +261,11 @@ func (s *Server) serveTranscripts(w http.ResponseWriter, r *http.Request) {
 		rec.Status = map[TranscriptFaultKind]int{FaultBadGateway: 502, FaultUnavailable: 503, FaultGatewayTimeout: 504}[fault.Kind]
 		writeError(w, rec.Status, "0x80040216", "An unexpected error occurred.")
 		return
+	case FaultRedirect:
+		rec.Status = http.StatusTemporaryRedirect
+		w.Header().Set("Location", fault.Location)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
 	case FaultForbidden:
 		rec.Status = http.StatusForbidden
 		writeError(w, http.StatusForbidden, "0x80040220", "Principal user (Id=00000000-0000-0000-0000-000000000000, type=8, roleCount=1) is missing prvReadconversationtranscript privilege (Id=2b3c1d3e-0000-0000-0000-000000000000) on OTC=10194 for entity 'conversationtranscript'.")
@@ -289,6 +302,17 @@ func (s *Server) serveTranscripts(w http.ResponseWriter, r *http.Request) {
 	}
 	if value == nil {
 		page["value"] = []any{}
+	}
+	switch fault.Kind {
+	case FaultSelfNextLink:
+		page["@odata.nextLink"] = s.URL + r.URL.RequestURI()
+		more = false
+	case FaultEndlessNextLink:
+		if !more {
+			// Past the last row: a new position after it, every time.
+			last = Transcript{CreatedOn: now.Add(time.Duration(len(s.TranscriptRequests())) * time.Second), ID: "ffffffff"}
+			more = true
+		}
 	}
 	if more {
 		raw, _ := json.Marshal(skip{CreatedOn: last.CreatedOn, ID: last.ID})

@@ -30,6 +30,7 @@ type TelemetryBuilder struct {
 	CopilotstudioDataverseRefreshes metric.Int64Counter
 	CopilotstudioPollDuration       metric.Float64Histogram
 	CopilotstudioPolls              metric.Int64Counter
+	CopilotstudioResponsesTooLarge  metric.Int64Counter
 	CopilotstudioRowsDropped        metric.Int64Counter
 	CopilotstudioRowsReceived       metric.Int64Counter
 	CopilotstudioRowsUnenriched     metric.Int64Counter
@@ -90,6 +91,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{poll}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.CopilotstudioResponsesTooLarge, err = builder.meter.Int64Counter(
+		"otelcol_copilotstudio_responses_too_large",
+		metric.WithDescription("Query answers over max_response_bytes (limit response) or with a value over max_cell_bytes (limit cell); their window is read in smaller time slices. [Alpha]"),
+		metric.WithUnit("{response}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.CopilotstudioRowsDropped, err = builder.meter.Int64Counter(
 		"otelcol_copilotstudio_rows_dropped",
 		metric.WithDescription("Rows not turned into log records, by reason (malformed rows, and duplicates from the window overlap). [Alpha]"),
@@ -110,7 +117,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.CopilotstudioStateResets, err = builder.meter.Int64Counter(
 		"otelcol_copilotstudio_state_resets",
-		metric.WithDescription("Times the stored cursor could not be read and polling restarted from initial_lookback. [Alpha]"),
+		metric.WithDescription("Times the stored cursor could not be read and polling restarted from initial_lookback (on_unreadable_cursor restart_from_lookback; by default Start fails instead). [Alpha]"),
 		metric.WithUnit("{reset}"),
 	)
 	errs = errors.Join(errs, err)

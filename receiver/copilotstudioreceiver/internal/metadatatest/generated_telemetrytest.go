@@ -82,6 +82,22 @@ func AssertEqualCopilotstudioPolls(t *testing.T, tt *componenttest.Telemetry, dp
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualCopilotstudioResponsesTooLarge(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_copilotstudio_responses_too_large",
+		Description: "Query answers over max_response_bytes (limit response) or with a value over max_cell_bytes (limit cell); their window is read in smaller time slices. [Alpha]",
+		Unit:        "{response}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_copilotstudio_responses_too_large")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualCopilotstudioRowsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_copilotstudio_rows_dropped",
@@ -133,7 +149,7 @@ func AssertEqualCopilotstudioRowsUnenriched(t *testing.T, tt *componenttest.Tele
 func AssertEqualCopilotstudioStateResets(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_copilotstudio_state_resets",
-		Description: "Times the stored cursor could not be read and polling restarted from initial_lookback. [Alpha]",
+		Description: "Times the stored cursor could not be read and polling restarted from initial_lookback (on_unreadable_cursor restart_from_lookback; by default Start fails instead). [Alpha]",
 		Unit:        "{reset}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

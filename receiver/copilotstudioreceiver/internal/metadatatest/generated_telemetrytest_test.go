@@ -23,6 +23,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.CopilotstudioDataverseRefreshes.Add(context.Background(), 1)
 	tb.CopilotstudioPollDuration.Record(context.Background(), 1)
 	tb.CopilotstudioPolls.Add(context.Background(), 1)
+	tb.CopilotstudioResponsesTooLarge.Add(context.Background(), 1)
 	tb.CopilotstudioRowsDropped.Add(context.Background(), 1)
 	tb.CopilotstudioRowsReceived.Add(context.Background(), 1)
 	tb.CopilotstudioRowsUnenriched.Add(context.Background(), 1)
@@ -37,6 +38,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCopilotstudioPolls(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCopilotstudioResponsesTooLarge(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCopilotstudioRowsDropped(t, testTel,

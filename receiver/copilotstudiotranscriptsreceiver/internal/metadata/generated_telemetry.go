@@ -124,7 +124,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.CopilotstudioTranscriptsStateResets, err = builder.meter.Int64Counter(
 		"otelcol_copilotstudio_transcripts_state_resets",
-		metric.WithDescription("Times the stored cursor could not be read and polling restarted from initial_lookback. [Alpha]"),
+		metric.WithDescription("Times the stored cursor could not be read and polling restarted from initial_lookback (on_unreadable_cursor restart_from_lookback; by default Start fails instead). [Alpha]"),
 		metric.WithUnit("{reset}"),
 	)
 	errs = errors.Join(errs, err)

@@ -165,7 +165,7 @@ func AssertEqualCopilotstudioTranscriptsRowsReceived(t *testing.T, tt *component
 func AssertEqualCopilotstudioTranscriptsStateResets(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_copilotstudio_transcripts_state_resets",
-		Description: "Times the stored cursor could not be read and polling restarted from initial_lookback. [Alpha]",
+		Description: "Times the stored cursor could not be read and polling restarted from initial_lookback (on_unreadable_cursor restart_from_lookback; by default Start fails instead). [Alpha]",
 		Unit:        "{reset}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
