@@ -86,7 +86,7 @@ faults: build
 # (golang/go#75804, fixed in Go 1.27). 20,000 inputs take 1-20 s a target here.
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := receiver/copilotstudioreceiver:FuzzDecodeResponse receiver/copilotstudioreceiver:FuzzScannerString \
-	processor/activitypairprocessor:FuzzPairing processor/activitypairprocessor:FuzzRestore
+	processor/activitypairprocessor/internal/pairing:FuzzPairing processor/activitypairprocessor:FuzzRestore
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \
