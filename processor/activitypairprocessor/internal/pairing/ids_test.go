@@ -24,10 +24,10 @@ func TestItemIDs(t *testing.T) {
 	}
 	// GUIDs order as their lower-case text, before any other id.
 	a, b := NewItemID("0a000000-0000-0000-0000-000000000000"), NewItemID("a0000000-0000-0000-0000-000000000000")
-	assert.Equal(t, -1, a.Compare(b))
-	assert.Equal(t, 1, b.Compare(a))
-	assert.Equal(t, -1, b.Compare(NewItemID("0")))
-	assert.Equal(t, 0, a.Compare(a))
+	assert.Equal(t, -1, a.compare(b))
+	assert.Equal(t, 1, b.compare(a))
+	assert.Equal(t, -1, b.compare(NewItemID("0")))
+	assert.Equal(t, 0, a.compare(a))
 }
 
 func TestIDSetForgetsWholeBucketsPastTheHorizon(t *testing.T) {

@@ -55,8 +55,8 @@ func (i ItemID) String() string {
 	return string(formatGUID(b[:0], i.guid))
 }
 
-// Compare orders GUIDs before other ids; GUIDs as their lower-case text.
-func (i ItemID) Compare(o ItemID) int {
+// compare orders GUIDs before other ids; GUIDs as their lower-case text.
+func (i ItemID) compare(o ItemID) int {
 	switch {
 	case i.text == "" && o.text == "":
 		return bytes.Compare(i.guid[:], o.guid[:])

@@ -92,7 +92,7 @@ func (r *Row) before(o *Row) bool {
 	if r.At != o.At {
 		return r.At < o.At
 	}
-	return r.Item.Compare(o.Item) < 0
+	return r.Item.compare(o.Item) < 0
 }
 
 // Context is what a row carries that belongs to its conversation rather
