@@ -37,8 +37,11 @@ func (b *IDBucket) Len() int { return b.guids.len() + len(b.others) }
 // All yields every id in the bucket: GUIDs first.
 func (b *IDBucket) All() iter.Seq[ItemID] {
 	return func(yield func(ItemID) bool) {
-		for g := range b.guids.all {
-			if !yield(ItemID{guid: g}) {
+		if b.guids.hasZero && !yield(ItemID{}) {
+			return
+		}
+		for _, g := range b.guids.slots { // the zero GUID marks an empty slot
+			if g != (GUID{}) && !yield(ItemID{guid: g}) {
 				return
 			}
 		}
@@ -205,18 +208,6 @@ func (s *guidSet) grow() {
 	for _, g := range old {
 		if g != (GUID{}) {
 			s.slots[s.find(g)] = g
-		}
-	}
-}
-
-// all yields every GUID in the set (a range-over-func iterator).
-func (s *guidSet) all(yield func(GUID) bool) {
-	if s.hasZero && !yield(GUID{}) {
-		return
-	}
-	for _, g := range s.slots {
-		if g != (GUID{}) && !yield(g) {
-			return
 		}
 	}
 }

@@ -102,3 +102,15 @@ func TestGUIDSetAgreesWithAMap(t *testing.T) {
 	}
 	assert.Equal(t, 1, got[GUID{}], "the zero GUID is a member like any other")
 }
+
+// all yields every GUID in the set.
+func (s *guidSet) all(yield func(GUID) bool) {
+	if s.hasZero && !yield(GUID{}) {
+		return
+	}
+	for _, g := range s.slots {
+		if g != (GUID{}) && !yield(g) {
+			return
+		}
+	}
+}
