@@ -19,20 +19,32 @@ package pairing
 //     is planned and written. The OTLP encoder passes strings on without
 //     reading them and does not ask for it.
 //
-// What it measured: BenchmarkPairing/open=1000 and
-// BenchmarkPairingFormats (1,000 open conversations, 8,192-row batches),
-// six interleaved rounds of four test binaries, medians of CPU-ns/row:
+// What it measured, on this code: test binaries with and without each
+// warming, run alternately (order rotated each round) on the 2-core VM
+// while it was otherwise quiet (load below 1.6), medians of CPU-ns/row
+// at 1,000 open conversations, 8,192-row batches:
 //
-//	                          both   no output warming   no input warming   neither
-//	Pairing/open=1000         1292   1424                1543               1536
-//	PairingFormats/akto       1324   1424                1522               1426
-//	PairingFormats/none        789    794                 889                766
+//	8 rounds              both   no input   no output   neither
+//	Pairing/open=1000     1200     1154       1188        1243
+//	PairingFormats/akto   1157     1151       1229        1272
+//	PairingFormats/none    655      673        661         710
 //
-// (a 2-core shared VM: single rounds spread 15-40%, so only the medians
-// mean anything). In profiles, JSON escaping fell from 540 to 130 ms for
-// 160 ms of output warming, and inserting rows from 480 to 100 ms for 260
-// ms of input warming. The sums (warmth) are kept only so that the reads
-// are not optimised away.
+//	9 more rounds         both   no input
+//	Pairing/open=1000     1199     1202
+//	PairingFormats/akto   1158     1252
+//	PairingFormats/none    651      684
+//
+// Output warming saves 6-10% in PairingFormats/akto, 0-7% in Pairing.
+// Input warming saves 3-8% in six of the nine comparisons and nothing (or
+// 4% less) in the other three; on the code before the pairing core had a
+// package of its own, measured with other work on the machine (load 1-3:
+// in the collector the receiver, the exporter and the garbage collector
+// share the caches with the processor), it saved 13-19%, and output
+// warming 8-10%. Single rounds spread
+// 10-30%: only medians mean anything. In profiles, JSON escaping fell
+// from 540 to 130 ms for 160 ms of output warming, and inserting rows
+// from 480 to 100 ms for 260 ms of input warming. The sums (warmth) are
+// kept only so that the reads are not optimised away.
 
 // lookUp finds the conversations of in and reads what inserting into
 // them will compare.
