@@ -102,7 +102,7 @@ FUZZTIME ?= 20000x
 FUZZ_TARGETS := internal/appinsights:FuzzDecodeResponse internal/appinsights:FuzzScannerString receiver/copilotstudioreceiver:FuzzBuildWindow \
 	receiver/copilotstudiotranscriptsreceiver/internal/transcript:FuzzParse \
 	receiver/copilotstudiowebhookreceiver:FuzzDecodeToolCall \
-	processor/activitypairprocessor:FuzzPairing processor/activitypairprocessor:FuzzRestore
+	processor/activitypairprocessor/internal/pairing:FuzzPairing processor/activitypairprocessor:FuzzRestore
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \

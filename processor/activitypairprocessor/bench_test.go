@@ -19,8 +19,10 @@ import (
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
+	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/pairing"
 )
 
 // benchRows streams rows for n conversations, round-robin, so that every
@@ -170,7 +172,7 @@ func BenchmarkPairing(b *testing.B) {
 			cfg.ReorderWindow = 0
 			cfg.MaxOpenTurns = 2 * open
 			cfg.MaxBufferedBytes = 1 << 40 // measure pairing, not eviction
-			p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), systemClock{})
+			p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), clock.System)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -180,7 +182,7 @@ func BenchmarkPairing(b *testing.B) {
 			defer func() { _ = p.Shutdown(context.Background()) }()
 			g := &benchRows{n: open, phased: true}
 			runRowsBenchmark(b, p, g, 5*open)
-			b.ReportMetric(float64(p.state.openTurns), "open-turns")
+			b.ReportMetric(float64(p.core.OpenTurns()), "open-turns")
 		})
 	}
 }
@@ -228,21 +230,24 @@ func BenchmarkOpenTurnMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := newState(cfg)
+		p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), clock.System)
+		if err != nil {
+			b.Fatal(err)
+		}
 		g := &benchRows{n: open}
 		for left := 4 * open; left > 0; left -= benchBatch {
-			s.addLogs(g.batch(min(left, benchBatch)), 0)
+			p.add(g.batch(min(left, benchBatch)), 0)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if s.openTurns != open {
-			b.Fatalf("%d open turns, want %d", s.openTurns, open)
+		if p.core.OpenTurns() != open {
+			b.Fatalf("%d open turns, want %d", p.core.OpenTurns(), open)
 		}
 		perTurn := float64(after.HeapAlloc-before.HeapAlloc) / open
 		text := float64(len(benchQuestion) + len(benchAnswer))
 		b.ReportMetric(perTurn, "B/open-turn")
 		b.ReportMetric(perTurn-text, "overhead-B/open-turn")
-		runtime.KeepAlive(s)
+		runtime.KeepAlive(p)
 	}
 }
 
@@ -282,7 +287,8 @@ func (s *countingSink) waitFor(n int) {
 // without the cost of writing records.
 type nopEncoder struct{}
 
-func (nopEncoder) encode(plog.LogRecord, *turn) {}
+func (nopEncoder) encode(plog.LogRecord, *pairing.Turn) {}
+func (nopEncoder) readsText() bool                      { return false }
 
 // BenchmarkPairingFormats splits the cost per row between pairing and
 // writing the output, at 1000 open conversations.
@@ -294,12 +300,13 @@ func BenchmarkPairingFormats(b *testing.B) {
 			if format == formatOTLP {
 				cfg.Format = formatOTLP
 			}
-			p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), systemClock{})
+			p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), clock.System)
 			if err != nil {
 				b.Fatal(err)
 			}
 			if format == "none" {
 				p.enc = nopEncoder{}
+				p.selection.WarmStrings(false)
 			}
 			if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 				b.Fatal(err)
@@ -359,7 +366,7 @@ func benchAktoBody(b *testing.B) []byte {
 	sink := new(consumertest.LogsSink)
 	cfg := createDefaultConfig().(*Config)
 	cfg.ReorderWindow = 0
-	p, err := newProcessor(processortest.NewNopSettings(typ), cfg, sink, systemClock{})
+	p, err := newProcessor(processortest.NewNopSettings(typ), cfg, sink, clock.System)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestManyCompletedTurnsGoOutInBoundedCalls(t *testing.T) {
 
 	require.ErrorContains(t, p.sweep(context.Background()), "queue is full")
 	assert.Equal(t, []int{maxConversationsPerCall}, sink.sizes, "the first call went out, the second was refused")
-	assert.Equal(t, conversations-maxConversationsPerCall, p.state.openTurns, "the refused call's turns and the rest stay open")
+	assert.Equal(t, conversations-maxConversationsPerCall, p.core.OpenTurns(), "the refused call's turns and the rest stay open")
 
 	sink.failOn = 0
 	require.NoError(t, p.sweep(context.Background()))
@@ -69,5 +69,5 @@ func TestManyCompletedTurnsGoOutInBoundedCalls(t *testing.T) {
 		seen[e.TurnID] = true
 	}
 	assert.Len(t, seen, conversations)
-	assert.Zero(t, p.state.openTurns)
+	assert.Zero(t, p.core.OpenTurns())
 }

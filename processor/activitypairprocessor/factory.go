@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadata"
 )
 
@@ -20,5 +21,5 @@ func NewFactory() processor.Factory {
 }
 
 func createLogs(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	return newProcessor(set, cfg.(*Config), next, systemClock{})
+	return newProcessor(set, cfg.(*Config), next, clock.System)
 }

@@ -3,6 +3,7 @@ package activitypairprocessor
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
@@ -156,6 +158,14 @@ func (c *fakeClock) NewTicker(time.Duration) (<-chan time.Time, func()) {
 	return make(chan time.Time), func() {}
 }
 
+// Sleep advances the clock by d at once (the processor never sleeps).
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(d)
+	return ctx.Err()
+}
+
+var _ clock.Clock = (*fakeClock)(nil)
+
 // harness is a started processor writing into a sink.
 type harness struct {
 	t     *testing.T
@@ -277,4 +287,64 @@ func jsonObject(t *testing.T, s string) map[string]any {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(s), &m))
 	return m
+}
+
+// workloadLogs maps generated rows to log records the way the receiver
+// does (one record per row, a resource per agent run).
+func workloadLogs(t testing.TB, rows []workload.Row) plog.Logs {
+	ld := plog.NewLogs()
+	var sl plog.ScopeLogs
+	agent := ""
+	for i, r := range rows {
+		if i == 0 || r.RoleInstance != agent {
+			agent = r.RoleInstance
+			rl := ld.ResourceLogs().AppendEmpty()
+			rl.Resource().Attributes().PutStr(schema.AppInsightsAppID, "00000000-app")
+			rl.Resource().Attributes().PutStr(schema.AgentName, agent)
+			sl = rl.ScopeLogs().AppendEmpty()
+		}
+		var dims map[string]string
+		require.NoError(t, json.Unmarshal([]byte(r.CustomDimensions), &dims))
+		rec := sl.LogRecords().AppendEmpty()
+		rec.SetTimestamp(pcommon.NewTimestampFromTime(r.Timestamp))
+		rec.SetObservedTimestamp(pcommon.NewTimestampFromTime(r.IngestionTime))
+		a := rec.Attributes()
+		a.PutStr(schema.EventName, r.Name)
+		a.PutStr(schema.ItemID, r.ItemID)
+		a.PutStr(schema.AgentName, agent)
+		for k, key := range map[string]string{
+			"conversationId": schema.ConversationID, "activityId": schema.ActivityID,
+			"replyActivityId": schema.ReplyToActivityID, "type": schema.ActivityType,
+			"channelId": schema.ChannelID, "locale": schema.Locale, "fromId": schema.UserID,
+			"TopicName": schema.TopicName, "Kind": schema.TopicKind,
+			"ErrorCode": schema.ErrorCode, "ErrorMessage": schema.ErrorMessage,
+		} {
+			if v, ok := dims[k]; ok {
+				a.PutStr(key, v)
+			}
+		}
+		if text, ok := dims["text"]; ok {
+			rec.Body().SetStr(text)
+		}
+	}
+	return ld
+}
+
+// splits cuts rows into batches of random sizes.
+func splits(rng *rand.Rand, rows []workload.Row, maxBatch int) [][]workload.Row {
+	var out [][]workload.Row
+	for len(rows) > 0 {
+		n := min(len(rows), 1+rng.IntN(maxBatch))
+		out = append(out, rows[:n:n])
+		rows = rows[n:]
+	}
+	return out
+}
+
+func aktoValues(h *harness) [][]byte {
+	var vals [][]byte
+	for _, e := range h.turns() {
+		vals = append(vals, e.Body)
+	}
+	return vals
 }

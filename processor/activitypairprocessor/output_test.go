@@ -82,10 +82,10 @@ func TestAktoTagCarriesTheAgentFromDataverse(t *testing.T) {
 	attrs.PutStr(schema.AgentPublishedState, schema.PublishedStatePublished)
 	attrs.PutStr(schema.AgentAuthenticationMode, schema.AuthNone)
 	attrs.PutBool(schema.AgentUnauthenticated, true)
-	res := newResource(attrs)
+	res := newAktoSource(attrs)
 	assert.Equal(t, "contoso-it-help", res.botName)
-	assert.Equal(t, `"{\"host\":\"contoso-it-help.copilot-studio\",\"content-type\":\"application/json\"}"`, res.aktoHeaders)
-	assert.Equal(t, `,\"bot-id\":\"bot-1\",\"bot-schemaname\":\"cr44e-contosoit\",\"bot-environment-id\":\"env-1\",\"bot-published-state\":\"published\",\"bot-authentication-mode\":\"none\",\"unauthenticated\":\"true\"`, res.aktoTagTail)
+	assert.Equal(t, `"{\"host\":\"contoso-it-help.copilot-studio\",\"content-type\":\"application/json\"}"`, res.headers)
+	assert.Equal(t, `,\"bot-id\":\"bot-1\",\"bot-schemaname\":\"cr44e-contosoit\",\"bot-environment-id\":\"env-1\",\"bot-published-state\":\"published\",\"bot-authentication-mode\":\"none\",\"unauthenticated\":\"true\"`, res.tagTail)
 }
 
 func TestSanitizeAgentName(t *testing.T) {

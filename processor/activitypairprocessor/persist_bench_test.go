@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
 	testenv "github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 )
 
@@ -59,7 +60,7 @@ func benchmarkPersist(b *testing.B, open, batch int) {
 	cfg.EmittedIDsTTL = time.Minute
 	cfg.MaxOpenTurns = 10 * open
 	cfg.MaxBufferedBytes = 1 << 40 // measure saving, not eviction
-	p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), systemClock{})
+	p, err := newProcessor(processortest.NewNopSettings(typ), cfg, consumertest.NewNop(), clock.System)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func benchmarkPersist(b *testing.B, open, batch int) {
 		runtime.ReadMemStats(&m0)
 		cpu1 := testenv.SelfCPUTime()
 		w0 := writtenBytes(b)
-		if err := st.save(ctx, p.state); err != nil {
+		if err := st.save(ctx, p.core); err != nil {
 			b.Fatal(err)
 		}
 		cpu2 := testenv.SelfCPUTime()
@@ -141,9 +142,9 @@ func benchmarkPersist(b *testing.B, open, batch int) {
 	}
 	b.ReportMetric(float64(rssFile(b)-rss0)/(1<<20), "rss-file-MB")
 	b.ReportMetric(float64(st.snapBytes)/(1<<20), "snapshot-MB")
-	b.ReportMetric(float64(p.state.bufferedRows), "buffered-rows")
-	b.ReportMetric(float64(p.state.openTurns), "open-turns")
-	b.ReportMetric(float64(p.state.seen.emittedLen()), "emitted-ids")
+	b.ReportMetric(float64(p.core.BufferedRows()), "buffered-rows")
+	b.ReportMetric(float64(p.core.OpenTurns()), "open-turns")
+	b.ReportMetric(float64(p.core.EmittedIDs()), "emitted-ids")
 }
 
 // countingStorage counts the bytes of keys and values its client is asked

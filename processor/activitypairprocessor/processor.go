@@ -9,14 +9,17 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/logcap"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/storageclient"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadata"
+	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/pairing"
 )
 
 // maxMalformedLogged bounds the log lines one call writes about malformed rows.
@@ -36,50 +39,68 @@ type pairProcessor struct {
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
 	next      consumer.Logs
-	clock     clock
-	enc       encoder
+	clock     clock.Clock
 
-	mu      sync.Mutex
-	state   *state
-	store   *store // nil without storage
-	batch   batch
-	pending []*conversation // emit's copy of batch.convs, reused
+	mu        sync.Mutex
+	core      *pairing.Core
+	selection pairing.Selection
+	resources *resources
+	enc       encoder
+	store     *store // nil without storage
+	inputs    []pairing.Input
+	badRows   *logcap.Logger
 
 	stopTicker func()
 	done       chan struct{}
 	shutDown   bool
 
 	// metric attribute sets, built once
-	turnAttrs   [outcomeCount][triggerCount]metric.AddOption
+	turnAttrs   [pairing.OutcomeCount][pairing.TriggerCount]metric.AddOption
 	dupAttrs    metric.AddOption
 	badRowAttrs metric.AddOption
 }
 
-func newProcessor(set processor.Settings, cfg *Config, next consumer.Logs, c clock) (*pairProcessor, error) {
+func newProcessor(set processor.Settings, cfg *Config, next consumer.Logs, clk clock.Clock) (*pairProcessor, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
+	res := newResources()
 	p := &pairProcessor{
 		cfg:       cfg,
 		id:        set.ID,
 		logger:    set.Logger,
 		telemetry: tb,
 		next:      next,
-		clock:     c,
-		enc:       newEncoder(cfg),
-		state:     newState(cfg),
+		clock:     clk,
+		core:      newCore(cfg),
+		resources: res,
+		enc:       newEncoder(cfg, res),
+		inputs:    make([]pairing.Input, 0, inputWindow),
+		badRows:   logcap.New(set.Logger, maxMalformedLogged),
 		done:      make(chan struct{}),
 	}
-	for o := range outcomeCount {
-		for t := range triggerCount {
+	p.selection.WarmStrings(p.enc.readsText())
+	for o := range pairing.OutcomeCount {
+		for t := range pairing.TriggerCount {
 			p.turnAttrs[o][t] = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("outcome", outcomeNames[o]), attribute.String("trigger", triggerNames[t])))
+				attribute.String("outcome", outcomeNames[o]), attribute.String("trigger", t.String())))
 		}
 	}
 	p.dupAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "duplicate")))
 	p.badRowAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "malformed")))
 	return p, nil
+}
+
+func newCore(cfg *Config) *pairing.Core {
+	return pairing.New(pairing.Config{
+		ReplyTimeout:     cfg.ReplyTimeout,
+		ReorderWindow:    cfg.ReorderWindow,
+		EmittedIDsTTL:    cfg.EmittedIDsTTL,
+		MaxOpenTurns:     cfg.MaxOpenTurns,
+		MaxBufferedBytes: cfg.MaxBufferedBytes,
+		KeepChanges:      cfg.StorageID != nil,
+	})
 }
 
 func (p *pairProcessor) Capabilities() consumer.Capabilities {
@@ -90,15 +111,12 @@ func (p *pairProcessor) Capabilities() consumer.Capabilities {
 // the timeout sweep.
 func (p *pairProcessor) Start(ctx context.Context, host component.Host) error {
 	if p.cfg.StorageID != nil {
-		client, err := storageClient(ctx, host, *p.cfg.StorageID, p.id)
+		client, err := storageclient.Get(ctx, host, *p.cfg.StorageID, component.KindProcessor, p.id)
 		if err != nil {
 			return err
 		}
-		p.store = &store{client: client, minSnapshot: minSnapshotBytes}
-		p.state.journal = &journal{}
-		if err := p.restore(ctx); err != nil {
-			return err
-		}
+		p.store = newStore(client, p.resources)
+		p.restore(ctx)
 	}
 	ticks, stop := p.clock.NewTicker(sweepInterval(p.cfg.ReplyTimeout))
 	p.stopTicker = stop
@@ -123,49 +141,29 @@ func sweepInterval(replyTimeout time.Duration) time.Duration {
 	return min(max(replyTimeout/10, time.Second), time.Minute)
 }
 
-func storageClient(ctx context.Context, host component.Host, storageID, self component.ID) (storage.Client, error) {
-	ext, ok := host.GetExtensions()[storageID]
-	if !ok {
-		return nil, fmt.Errorf("storage extension %q is not configured: add it under extensions and service::extensions", storageID)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return nil, fmt.Errorf("extension %q is not a storage extension", storageID)
-	}
-	client, err := se.GetClient(ctx, component.KindProcessor, self, "")
-	if err != nil {
-		return nil, fmt.Errorf("getting a client from storage extension %q: %w", storageID, err)
-	}
-	return client, nil
-}
-
 // restore reads the stored state. Unreadable state (a format change,
 // corruption) is logged and counted, and the processor starts clean: the
 // receiver's cursor still holds what was not acknowledged.
-func (p *pairProcessor) restore(ctx context.Context) error {
+func (p *pairProcessor) restore(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.clock.Now().UnixNano()
-	err := p.store.restore(ctx, p.state, now)
+	err := p.store.restore(ctx, p.core, p.clock.Now().UnixNano())
 	if err == nil {
 		p.logger.Info("Restored pairing state",
-			zap.Int("open_turns", p.state.openTurns), zap.Int("rows_buffered", p.state.bufferedRows),
-			zap.Int("emitted_ids", p.state.seen.emittedLen()))
+			zap.Int("open_turns", p.core.OpenTurns()), zap.Int("rows_buffered", p.core.BufferedRows()),
+			zap.Int("emitted_ids", p.core.EmittedIDs()))
 		p.recordGauges(ctx)
-		return nil
+		return
 	}
 	p.logger.Error("Stored pairing state is unreadable; starting clean", zap.Error(err))
 	p.telemetry.ActivitypairStateRestoreFailures.Add(ctx, 1)
-	journal := &journal{}
-	p.state = newState(p.cfg)
-	p.state.journal = journal
+	p.core = newCore(p.cfg)
 	p.store.needSnap = true
 	// Replace the unreadable state now, so that the next start does not
 	// meet it again.
-	if err := p.store.save(ctx, p.state); err != nil {
+	if err := p.store.save(ctx, p.core); err != nil {
 		p.logger.Warn("Could not replace the unreadable pairing state yet", zap.Error(err))
 	}
-	return nil
 }
 
 // Shutdown saves the state (with storage) or emits every open turn
@@ -184,10 +182,10 @@ func (p *pairProcessor) Shutdown(ctx context.Context) error {
 	defer p.telemetry.Shutdown()
 	var errs []error
 	if p.store != nil {
-		errs = append(errs, p.store.save(ctx, p.state), p.store.client.Close(ctx))
+		errs = append(errs, p.store.save(ctx, p.core), p.store.client.Close(ctx))
 	} else {
-		p.batch.reset(triggerShutdown)
-		p.state.selectAll(&p.batch)
+		p.selection.Reset()
+		p.core.SelectAll(&p.selection)
 		errs = append(errs, p.emit(ctx))
 	}
 	return errors.Join(errs...)
@@ -199,18 +197,18 @@ func (p *pairProcessor) Shutdown(ctx context.Context) error {
 func (p *pairProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := p.state
-	stats := s.addLogs(ld, p.clock.Now().UnixNano())
-	p.reportDropped(ctx, stats)
+	duplicates, malformed := p.add(ld, p.clock.Now().UnixNano())
+	if duplicates > 0 {
+		p.telemetry.ActivitypairRowsDropped.Add(ctx, int64(duplicates), p.dupAttrs)
+	}
+	if malformed > 0 {
+		p.telemetry.ActivitypairRowsDropped.Add(ctx, int64(malformed), p.badRowAttrs)
+	}
 
-	p.batch.reset(triggerEvicted)
-	s.selectComplete(&p.batch)
-	s.selectEvictions(&p.batch)
-	emitErr := p.emit(ctx)
-	s.prune()
-	saveErr := p.save(ctx)
-	p.recordGauges(ctx)
-	return errors.Join(emitErr, saveErr)
+	p.selection.Reset()
+	p.core.SelectComplete(&p.selection)
+	p.core.SelectEvictions(&p.selection)
+	return p.emitAndSave(ctx)
 }
 
 // sweep emits the turns of conversations idle for reply_timeout, and
@@ -222,13 +220,19 @@ func (p *pairProcessor) sweep(ctx context.Context) error {
 	if p.shutDown {
 		return nil
 	}
-	s := p.state
-	p.batch.reset(triggerTimeout)
-	s.selectComplete(&p.batch)
-	s.selectIdle(&p.batch, p.clock.Now().UnixNano()-int64(p.cfg.ReplyTimeout))
+	p.selection.Reset()
+	p.core.SelectComplete(&p.selection)
+	p.core.SelectIdle(&p.selection, p.clock.Now().UnixNano()-int64(p.cfg.ReplyTimeout))
+	return p.emitAndSave(ctx)
+}
+
+func (p *pairProcessor) emitAndSave(ctx context.Context) error {
 	emitErr := p.emit(ctx)
-	s.prune()
-	saveErr := p.save(ctx)
+	p.core.Prune()
+	var saveErr error
+	if p.store != nil {
+		saveErr = p.store.save(ctx, p.core)
+	}
 	p.recordGauges(ctx)
 	return errors.Join(emitErr, saveErr)
 }
@@ -240,58 +244,28 @@ func (p *pairProcessor) sweep(ctx context.Context) error {
 // call, so the caller sees the error (and the receiver keeps its cursor)
 // while nothing is lost.
 func (p *pairProcessor) emit(ctx context.Context) error {
-	b := &p.batch
-	p.pending = append(p.pending[:0], b.convs...)
-	defer clear(p.pending) // hold no conversation
-	for start := 0; start < len(p.pending); start += maxConversationsPerCall {
-		part := p.pending[start:min(start+maxConversationsPerCall, len(p.pending))]
-		b.convs = append(b.convs[:0], part...)
-		b.clearOutput()
-		ld := p.state.build(b, p.enc, p.clock.Now().UnixNano())
+	sel := &p.selection
+	defer sel.Reset() // hold no conversation
+	for sel.NextPart(maxConversationsPerCall) {
+		ld := p.records(p.clock.Now().UnixNano())
 		if ld.LogRecordCount() > 0 {
 			if err := p.next.ConsumeLogs(ctx, ld); err != nil {
-				b.convs = append(b.convs[:0], p.pending[start:]...)
-				b.reset(b.trigger)
 				return fmt.Errorf("passing on paired turns: %w", err)
 			}
 		}
-		for o := range outcomeCount {
-			for t := range triggerCount {
-				if n := b.counts[o][t]; n > 0 {
+		for o := range pairing.OutcomeCount {
+			for t := range pairing.TriggerCount {
+				if n := sel.Count(o, t); n > 0 {
 					p.telemetry.ActivitypairTurnsEmitted.Add(ctx, int64(n), p.turnAttrs[o][t])
 				}
 			}
 		}
-		p.state.commit(b)
+		p.core.Commit(sel)
 	}
 	return nil
 }
 
-func (p *pairProcessor) save(ctx context.Context) error {
-	if p.store == nil {
-		return nil
-	}
-	return p.store.save(ctx, p.state)
-}
-
-func (p *pairProcessor) reportDropped(ctx context.Context, st addStats) {
-	if st.duplicates > 0 {
-		p.telemetry.ActivitypairRowsDropped.Add(ctx, int64(st.duplicates), p.dupAttrs)
-	}
-	if len(st.malformed) == 0 {
-		return
-	}
-	p.telemetry.ActivitypairRowsDropped.Add(ctx, int64(len(st.malformed)), p.badRowAttrs)
-	for i, item := range st.malformed {
-		if i == maxMalformedLogged {
-			p.logger.Warn("More rows without conversation id or item id skipped", zap.Int("count", len(st.malformed)-i))
-			break
-		}
-		p.logger.Warn("Row without conversation id or item id skipped: it cannot be paired", zap.String("item_id", item))
-	}
-}
-
 func (p *pairProcessor) recordGauges(ctx context.Context) {
-	p.telemetry.ActivitypairOpenTurns.Record(ctx, int64(p.state.openTurns))
-	p.telemetry.ActivitypairRowsBuffered.Record(ctx, int64(p.state.bufferedRows))
+	p.telemetry.ActivitypairOpenTurns.Record(ctx, int64(p.core.OpenTurns()))
+	p.telemetry.ActivitypairRowsBuffered.Record(ctx, int64(p.core.BufferedRows()))
 }

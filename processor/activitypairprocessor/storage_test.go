@@ -134,10 +134,9 @@ func storeSegments(t *testing.T, c storage.Client, cut int, segs ...[]byte) {
 
 func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
 	delta := func() []byte {
-		s := newState(testConfig())
-		s.journal = &journal{}
-		s.addLogs(logsOf(c1m1, c1t1), 0)
-		return encodeDelta(s)
+		p := codecProcessor(t)
+		p.add(logsOf(c1m1, c1t1), 0)
+		return encodeDelta(p)
 	}
 	for name, corrupt := range map[string]func(t *testing.T, c storage.Client){
 		"manifest of another version": func(t *testing.T, c storage.Client) {

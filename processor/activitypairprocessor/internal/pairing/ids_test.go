@@ -1,4 +1,4 @@
-package activitypairprocessor
+package pairing
 
 import (
 	"encoding/binary"
@@ -13,35 +13,36 @@ import (
 
 func TestItemIDs(t *testing.T) {
 	const g = "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a69"
-	id := newItemID(g)
-	assert.Empty(t, id.text, "a GUID is held as 16 bytes")
+	id := NewItemID(g)
+	_, isGUID := id.GUID()
+	assert.True(t, isGUID, "a GUID is held as 16 bytes")
 	assert.Equal(t, g, id.String())
-	assert.Equal(t, id, newItemID(strings.ToUpper(g)), "either case is the same id")
+	assert.Equal(t, id, NewItemID(strings.ToUpper(g)), "either case is the same id")
 	for _, notGUID := range []string{"i1", "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a6", "5f1c0a2e_7c1e-4a0e-9f7e-1f2d3c4b5a69", "5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a6z"} {
-		assert.Equal(t, itemID{text: notGUID}, newItemID(notGUID))
-		assert.Equal(t, notGUID, newItemID(notGUID).String())
+		assert.Equal(t, ItemID{text: notGUID}, NewItemID(notGUID))
+		assert.Equal(t, notGUID, NewItemID(notGUID).String())
 	}
 	// GUIDs order as their lower-case text, before any other id.
-	a, b := newItemID("0a000000-0000-0000-0000-000000000000"), newItemID("a0000000-0000-0000-0000-000000000000")
+	a, b := NewItemID("0a000000-0000-0000-0000-000000000000"), NewItemID("a0000000-0000-0000-0000-000000000000")
 	assert.Equal(t, -1, a.compare(b))
 	assert.Equal(t, 1, b.compare(a))
-	assert.Equal(t, -1, b.compare(newItemID("0")))
+	assert.Equal(t, -1, b.compare(NewItemID("0")))
 	assert.Equal(t, 0, a.compare(a))
 }
 
 func TestIDSetForgetsWholeBucketsPastTheHorizon(t *testing.T) {
 	s := newIDSet()
 	at := func(d time.Duration) int64 { return base.Add(d).UnixNano() }
-	old, recent := newItemID("5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a69"), newItemID("other")
+	old, recent := NewItemID("5f1c0a2e-7c1e-4a0e-9f7e-1f2d3c4b5a69"), NewItemID("other")
 	s.emitted(old, at(0))
 	s.emitted(recent, at(time.Hour))
 	assert.True(t, s.contains(old, at(0)))
 	assert.False(t, s.contains(old, at(time.Hour)), "looked up by the ingestion time it was emitted with")
-	assert.Equal(t, 2, s.emittedLen())
+	assert.Equal(t, 2, s.n)
 	s.prune(at(30 * time.Minute))
 	assert.False(t, s.contains(old, at(0)))
 	assert.True(t, s.contains(recent, at(time.Hour)))
-	assert.Equal(t, 1, s.emittedLen())
+	assert.Equal(t, 1, s.n)
 }
 
 // Any byte but a hex digit, at any digit position, makes an id text, not a
@@ -58,7 +59,7 @@ func TestParseGUIDEveryByteAtEveryPosition(t *testing.T) {
 			isHex := strings.ContainsRune("0123456789abcdefABCDEF", rune(c)) && c < 128
 			assert.Equal(t, isHex, ok, "%q", s)
 			if ok {
-				assert.Equal(t, strings.ToLower(s), newItemID(s).String())
+				assert.Equal(t, strings.ToLower(s), NewItemID(s).String())
 			}
 		}
 	}
@@ -68,14 +69,14 @@ func TestParseGUIDEveryByteAtEveryPosition(t *testing.T) {
 // (which cluster without mixing), random ones, the zero GUID (an empty
 // slot's value) and every id added twice.
 func TestGUIDSetAgreesWithAMap(t *testing.T) {
-	set, want := newGUIDSet(0), map[guid]struct{}{}
+	set, want := newGUIDSet(0), map[GUID]struct{}{}
 	rng := rand.New(rand.NewPCG(1, 2))
-	add := func(g guid) {
+	add := func(g GUID) {
 		set.add(g)
 		want[g] = struct{}{}
 	}
 	for i := range 5000 {
-		var sequential, random guid
+		var sequential, random GUID
 		binary.BigEndian.PutUint64(sequential[8:], uint64(i))
 		binary.LittleEndian.PutUint64(random[:8], rng.Uint64())
 		binary.LittleEndian.PutUint64(random[8:], rng.Uint64())
@@ -87,10 +88,10 @@ func TestGUIDSetAgreesWithAMap(t *testing.T) {
 	for g := range want {
 		require.True(t, set.contains(g))
 	}
-	var absent guid
+	var absent GUID
 	absent[0] = 0xff
 	assert.False(t, set.contains(absent))
-	got := map[guid]int{}
+	got := map[GUID]int{}
 	for g := range set.all {
 		got[g]++
 	}
@@ -99,5 +100,17 @@ func TestGUIDSetAgreesWithAMap(t *testing.T) {
 		_, member := want[g]
 		require.True(t, member && n == 1, "each member once, nothing else: %x %d times", g, n)
 	}
-	assert.Equal(t, 1, got[guid{}], "the zero GUID is a member like any other")
+	assert.Equal(t, 1, got[GUID{}], "the zero GUID is a member like any other")
+}
+
+// all yields every GUID in the set.
+func (s *guidSet) all(yield func(GUID) bool) {
+	if s.hasZero && !yield(GUID{}) {
+		return
+	}
+	for _, g := range s.slots {
+		if g != (GUID{}) && !yield(g) {
+			return
+		}
+	}
 }

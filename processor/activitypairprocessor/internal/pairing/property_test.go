@@ -1,7 +1,6 @@
-package activitypairprocessor
+package pairing
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -10,72 +9,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
-
-// workloadLogs maps generated rows to log records the way the receiver
-// does (one record per row, a resource per agent run).
-func workloadLogs(t testing.TB, rows []workload.Row) plog.Logs {
-	ld := plog.NewLogs()
-	var sl plog.ScopeLogs
-	agent := ""
-	for i, r := range rows {
-		if i == 0 || r.RoleInstance != agent {
-			agent = r.RoleInstance
-			rl := ld.ResourceLogs().AppendEmpty()
-			rl.Resource().Attributes().PutStr(schema.AppInsightsAppID, "00000000-app")
-			rl.Resource().Attributes().PutStr(schema.AgentName, agent)
-			sl = rl.ScopeLogs().AppendEmpty()
-		}
-		var dims map[string]string
-		require.NoError(t, json.Unmarshal([]byte(r.CustomDimensions), &dims))
-		rec := sl.LogRecords().AppendEmpty()
-		rec.SetTimestamp(pcommon.NewTimestampFromTime(r.Timestamp))
-		rec.SetObservedTimestamp(pcommon.NewTimestampFromTime(r.IngestionTime))
-		a := rec.Attributes()
-		a.PutStr(schema.EventName, r.Name)
-		a.PutStr(schema.ItemID, r.ItemID)
-		a.PutStr(schema.AgentName, agent)
-		for k, key := range map[string]string{
-			"conversationId": schema.ConversationID, "activityId": schema.ActivityID,
-			"replyActivityId": schema.ReplyToActivityID, "type": schema.ActivityType,
-			"channelId": schema.ChannelID, "locale": schema.Locale, "fromId": schema.UserID,
-			"TopicName": schema.TopicName, "Kind": schema.TopicKind,
-			"ErrorCode": schema.ErrorCode, "ErrorMessage": schema.ErrorMessage,
-		} {
-			if v, ok := dims[k]; ok {
-				a.PutStr(key, v)
-			}
-		}
-		if text, ok := dims["text"]; ok {
-			rec.Body().SetStr(text)
-		}
-	}
-	return ld
-}
-
-// splits cuts rows into batches of random sizes.
-func splits(rng *rand.Rand, rows []workload.Row, maxBatch int) [][]workload.Row {
-	var out [][]workload.Row
-	for len(rows) > 0 {
-		n := min(len(rows), 1+rng.IntN(maxBatch))
-		out = append(out, rows[:n:n])
-		rows = rows[n:]
-	}
-	return out
-}
-
-func aktoValues(h *harness) [][]byte {
-	var vals [][]byte
-	for _, e := range h.turns() {
-		vals = append(vals, e.Body)
-	}
-	return vals
-}
 
 var propertySeeds = []uint64{1, 2, 3, 5, 8, 13, 21, 34}
 
@@ -90,12 +27,12 @@ func TestPropertyAnyOrderGivesTheGroundTruth(t *testing.T) {
 			rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
 			cfg := testConfig()
 			cfg.ReorderWindow = 10000 * time.Hour // nothing completes before shutdown
-			h := newHarness(t, cfg, nil)
+			h := newRun(t, cfg)
 			for _, b := range splits(rng, rows, 200) {
-				require.NoError(t, h.p.ConsumeLogs(context.Background(), workloadLogs(t, b)))
+				h.consumeInputs(h.workloadInputs(b))
 			}
 			h.shutdown()
-			rep := workload.Verify(w.Turns, aktoValues(h))
+			rep := workload.Verify(w.Turns, h.records())
 			require.NoError(t, rep.Err(false))
 			assert.Equal(t, len(w.Turns), rep.Records)
 		})
@@ -109,13 +46,13 @@ func TestPropertyIngestionOrderGivesTheGroundTruth(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			w := workload.Generate(workload.DefaultConfig(seed, 300))
 			rng := rand.New(rand.NewPCG(seed, 7))
-			h := newHarness(t, createDefaultConfig().(*Config), nil)
+			h := newRun(t, defaultConfig())
 			for _, b := range splits(rng, w.Rows, 500) {
-				require.NoError(t, h.p.ConsumeLogs(context.Background(), workloadLogs(t, b)))
+				h.consumeInputs(h.workloadInputs(b))
 			}
-			before := len(h.turns())
+			before := len(h.out)
 			h.shutdown()
-			rep := workload.Verify(w.Turns, aktoValues(h))
+			rep := workload.Verify(w.Turns, h.records())
 			require.NoError(t, rep.Err(false))
 			assert.Greater(t, before, len(w.Turns)/2, "most turns complete before shutdown")
 		})
@@ -136,14 +73,14 @@ func TestPropertyAnyOrderLosesNothingAndNeverMisattaches(t *testing.T) {
 			for i := range rows {
 				rows[i].IngestionTime = workload.DefaultStart.Add(3*time.Hour + time.Duration(i)*time.Millisecond)
 			}
-			h := newHarness(t, testConfig(), nil)
+			h := newRun(t, testConfig())
 			for _, b := range splits(rng, rows, 50) {
 				// and some rows twice, as a re-sent window brings them
 				b = append(b, b[:rng.IntN(len(b))]...)
-				require.NoError(t, h.p.ConsumeLogs(context.Background(), workloadLogs(t, b)))
+				h.consumeInputs(h.workloadInputs(b))
 			}
 			h.shutdown()
-			checkEveryRowOnceNeverMisattached(t, w.Rows, h.turns())
+			checkEveryRowOnceNeverMisattached(t, w.Rows, h.out)
 		})
 	}
 }
@@ -166,8 +103,8 @@ func checkEveryRowOnceNeverMisattached(t *testing.T, rows []workload.Row, turns 
 				asks[in.activity] = true
 			}
 		}
-		if e.RequestActivityID != "" {
-			require.True(t, asks[e.RequestActivityID], "the request row is in its own turn")
+		if e.RequestActivity != "" {
+			require.True(t, asks[e.RequestActivity], "the request row is in its own turn")
 		}
 		for _, it := range e.Items {
 			if in := byItem[it]; in.name == schema.EventMessageSend && in.replyTo != "" && len(asks) > 0 {

@@ -1,7 +1,6 @@
-package activitypairprocessor
+package pairing
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -39,9 +38,9 @@ func TestLateArrivalJoinsWithinReorderWindowLessItsLag(t *testing.T) {
 		{"overtaken across a quiet stretch", time.Minute, 10 * time.Minute, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := createDefaultConfig().(*Config)
+			cfg := defaultConfig()
 			cfg.ReorderWindow = window
-			h := newHarness(t, cfg, nil)
+			h := newRun(t, cfg)
 			next := msg("c", "m2", 20*time.Second, "a2", "And holidays?").ingestedAt(50 * time.Second)
 			late := reply("c", "r1b", 6*time.Second, "a1", "Summary: 25 days.").ingestedAt(next.ingest + tc.afterNext)
 			other := topicStart("other", "o1", 0, "Other").ingestedAt(late.ingest + tc.lag)
@@ -102,12 +101,12 @@ func TestPropertySwapsWithinTheRestOfTheReorderWindowGiveTheGroundTruth(t *testi
 				}
 			}
 			require.Greater(t, swapped, len(batches)/8)
-			h := newHarness(t, createDefaultConfig().(*Config), nil)
+			h := newRun(t, defaultConfig())
 			for _, b := range batches {
-				require.NoError(t, h.p.ConsumeLogs(context.Background(), workloadLogs(t, b)))
+				h.consumeInputs(h.workloadInputs(b))
 			}
 			h.shutdown()
-			rep := workload.Verify(w.Turns, aktoValues(h))
+			rep := workload.Verify(w.Turns, h.records())
 			require.NoError(t, rep.Err(false))
 		})
 	}
@@ -137,14 +136,14 @@ func TestSwapsAcrossAQuietStretchLoseNothing(t *testing.T) {
 			for i := 0; i+1 < len(batches); i += 2 {
 				batches[i], batches[i+1] = batches[i+1], batches[i]
 			}
-			h := newHarness(t, createDefaultConfig().(*Config), nil)
+			h := newRun(t, defaultConfig())
 			for _, b := range batches {
-				require.NoError(t, h.p.ConsumeLogs(context.Background(), workloadLogs(t, b)))
+				h.consumeInputs(h.workloadInputs(b))
 			}
 			h.shutdown()
 			every := append(append([]workload.Row(nil), w.Rows...), mark.Rows...)
 			seen := map[string]int{}
-			for _, e := range h.turns() {
+			for _, e := range h.out {
 				for _, it := range e.Items {
 					seen[it]++
 				}

@@ -1,27 +1,15 @@
-package activitypairprocessor
+package pairing
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
-
-	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
 )
-
-const s = time.Second
 
 // conversation c1: a topic answers with two replies, then a second message.
 var (
@@ -172,11 +160,11 @@ func TestPairing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, testConfig(), nil)
+			h := newRun(t, testConfig())
 			for _, b := range tt.batches {
 				h.consume(b...)
 			}
-			require.Len(t, h.turns(), tt.emittedBefore, "turns emitted before shutdown")
+			require.Len(t, h.out, tt.emittedBefore, "turns emitted before shutdown")
 			h.shutdown()
 			assert.Equal(t, byConversation(tt.want), byConversation(h.summaries()))
 		})
@@ -186,15 +174,15 @@ func TestPairing(t *testing.T) {
 func TestReorderWindowWaitsForLateIngestedReplies(t *testing.T) {
 	cfg := testConfig()
 	cfg.ReorderWindow = 5 * time.Minute
-	h := newHarness(t, cfg, nil)
+	h := newRun(t, cfg)
 	// The next message is ingested before the last reply of the first turn.
 	h.consume(c1m1.ingestedAt(20*s), c1t1.ingestedAt(21*s), c1x1.ingestedAt(22*s), c1r1a.ingestedAt(23*s))
 	h.consume(c1m2.ingestedAt(50*s), c1r2.ingestedAt(55*s))
-	assert.Empty(t, h.turns(), "the first turn waits: rows ingested up to 5m after the next message may still come")
+	assert.Empty(t, h.out, "the first turn waits: rows ingested up to 5m after the next message may still come")
 	h.consume(c1r1b.ingestedAt(3 * time.Minute))
-	assert.Empty(t, h.turns())
+	assert.Empty(t, h.out)
 	h.consume(msg("other", "o1", 7*time.Minute, "z1", "hi").ingestedAt(7 * time.Minute))
-	assert.Empty(t, h.turns(), "the turn's own last row was ingested at 3m: it waits until 3m + 5m")
+	assert.Empty(t, h.out, "the turn's own last row was ingested at 3m: it waits until 3m + 5m")
 	// A row of another conversation moves ingestion time past 3m + 5m.
 	h.consume(msg("other2", "o2", 8*time.Minute, "z2", "hi").ingestedAt(8 * time.Minute))
 	assert.Equal(t, []summary{c1Turn1}, h.summaries())
@@ -206,32 +194,32 @@ func TestReorderWindowWaitsForLateIngestedReplies(t *testing.T) {
 func TestLastTurnIsCompleteAfterReplyTimeoutInIngestionTime(t *testing.T) {
 	cfg := testConfig()
 	cfg.ReplyTimeout = 10 * time.Minute
-	h := newHarness(t, cfg, nil)
+	h := newRun(t, cfg)
 	h.consume(c1m1, c1t1, c1x1, c1r1a, c1r1b)
 	h.consume(msg("other", "o1", 10*time.Minute, "z1", "hi"))
-	assert.Empty(t, h.turns(), "ingestion time 10m30s has not reached the last row's 34s + 10m")
+	assert.Empty(t, h.out, "ingestion time 10m30s has not reached the last row's 34s + 10m")
 	h.consume(msg("third", "o2", 10*time.Minute+10*s, "z2", "hi again"))
 	assert.Equal(t, []summary{c1Turn1}, h.summaries())
 }
 
 func TestIdleConversationTimesOutOnWallClock(t *testing.T) {
-	h := newHarness(t, testConfig(), nil)
+	h := newRun(t, testConfig())
 	h.consume(c1m1, c1t1, c1x1, c1r1a, c1r1b)
-	h.clock.Advance(14 * time.Minute)
-	require.NoError(t, h.p.sweep(context.Background()))
-	assert.Empty(t, h.turns())
-	h.clock.Advance(time.Minute)
-	require.NoError(t, h.p.sweep(context.Background()))
+	h.now = h.now.Add(14 * time.Minute)
+	h.sweep()
+	assert.Empty(t, h.out)
+	h.now = h.now.Add(time.Minute)
+	h.sweep()
 	assert.Equal(t, []summary{c1Turn1}, h.summaries())
-	assertTurnsEmitted(t, h, map[[2]string]int64{{"paired", "timeout"}: 1})
+	assert.Equal(t, map[[2]string]int64{{"paired", "timeout"}: 1}, h.counts())
 	h.shutdown()
-	assert.Len(t, h.turns(), 1, "nothing left to flush")
+	assert.Len(t, h.out, 1, "nothing left to flush")
 }
 
 func TestMaxOpenTurnsEvictsTheLeastRecentlyActive(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxOpenTurns = 2
-	h := newHarness(t, cfg, nil)
+	h := newRun(t, cfg)
 	h.consume(msg("a", "a1", 0, "a1", "A"))
 	h.consume(msg("b", "b1", 1*s, "b1", "B"))
 	h.consume(msg("a", "a2", 2*s, "a2x", "A again").ingestedAt(40 * s)) // completes a's first turn
@@ -239,77 +227,19 @@ func TestMaxOpenTurnsEvictsTheLeastRecentlyActive(t *testing.T) {
 	h.consume(msg("c", "c1", 3*s, "c1", "C"))
 	// three open (b, a's second, c): b is the least recently active.
 	assert.Equal(t, []summary{{"a", "A", nil, []string{"a1"}, false}, {"b", "B", nil, []string{"b1"}, false}}, h.summaries())
-	assertTurnsEmitted(t, h, map[[2]string]int64{{"request_only", "complete"}: 1, {"request_only", "evicted"}: 1})
-}
-
-func TestShutdownWithoutStorageFlushesEveryOpenTurn(t *testing.T) {
-	h := newHarness(t, testConfig(), nil)
-	h.consume(c1m1, c1t1, msg("z", "z1", 0, "q", "open"))
-	assert.Empty(t, h.turns())
-	h.shutdown()
-	assert.ElementsMatch(t, []summary{
-		{"c1", "How do I reset my password?", nil, []string{"m1", "t1"}, false},
-		{"z", "open", nil, []string{"z1"}, false},
-	}, h.summaries())
-	assertTurnsEmitted(t, h, map[[2]string]int64{{"request_only", "shutdown"}: 2})
-}
-
-// A refused batch leaves the turns open; they go out, once, with the next call.
-func TestDownstreamErrorKeepsTurnsOpen(t *testing.T) {
-	cfg := testConfig()
-	failing := &switchableSink{err: errors.New("queue is full")}
-	h := &harness{t: t, sink: &failing.LogsSink, clock: newFakeClock(), tel: newTelemetry(t)}
-	p, err := newProcessor(metadatatest.NewSettings(h.tel), cfg, failing, h.clock)
-	require.NoError(t, err)
-	require.NoError(t, p.Start(context.Background(), nil))
-	h.p = p
-	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
-
-	err = p.ConsumeLogs(context.Background(), logsOf(c1All...))
-	require.ErrorContains(t, err, "queue is full", "the receiver must see the refusal and keep its cursor")
-	assert.Empty(t, h.turns())
-	// The receiver sends the window again: its rows are duplicates now.
-	failing.err = nil
-	require.NoError(t, p.ConsumeLogs(context.Background(), logsOf(c1All...)))
-	assert.Equal(t, []summary{c1Turn1}, h.summaries())
-	h.shutdown()
-	assert.Equal(t, []summary{c1Turn1, c1Turn2}, h.summaries())
-}
-
-type switchableSink struct {
-	consumertest.LogsSink
-	err error
-}
-
-func (s *switchableSink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	if s.err != nil {
-		return s.err
-	}
-	return s.LogsSink.ConsumeLogs(ctx, ld)
-}
-
-func TestMalformedRowsAreCountedAndSkipped(t *testing.T) {
-	h := newHarness(t, testConfig(), nil)
-	noConv := msg("", "bad1", 0, "q", "no conversation")
-	noItem := msg("c1", "", 0, "q", "no item id")
-	h.consume(noConv, c1m1, noItem, c1r1a)
-	h.shutdown()
-	assert.Equal(t, []summary{{"c1", "How do I reset my password?", []string{"Go to aka.ms/sspr."}, []string{"m1", "r1a"}, false}}, h.summaries())
-	metadatatest.AssertEqualActivitypairRowsDropped(t, h.tel, []metricdata.DataPoint[int64]{
-		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "malformed"))},
-	}, metricdatatest.IgnoreTimestamp())
+	assert.Equal(t, map[[2]string]int64{{"request_only", "complete"}: 1, {"request_only", "evicted"}: 1}, h.counts())
 }
 
 func TestTurnIDIsStableAcrossArrivalOrderAndRuns(t *testing.T) {
 	ids := func(batches ...[]testRow) []string {
-		h := newHarness(t, testConfig(), nil)
+		h := newRun(t, testConfig())
 		for _, b := range batches {
 			h.consume(b...)
 		}
 		h.shutdown()
 		var out []string
-		for _, e := range h.turns() {
-			out = append(out, e.TurnID)
+		for _, e := range h.out {
+			out = append(out, e.ID)
 		}
 		return out
 	}
@@ -323,47 +253,16 @@ func TestTurnIDIsStableAcrossArrivalOrderAndRuns(t *testing.T) {
 	assert.Equal(t, first, ids(shuffled))
 }
 
-func TestEachTurnInItsOwnResourceWithTheConversationID(t *testing.T) {
-	h := newHarness(t, testConfig(), nil)
-	h.consume(c1All...)
-	h.shutdown()
-	for _, e := range h.turns() {
-		assert.Equal(t, map[string]any{
-			"copilotstudio.appinsights.app_id": "00000000-app",
-			"gen_ai.agent.name":                "HR Agent",
-			"gen_ai.conversation.id":           "c1",
-		}, e.Resource)
-	}
-}
-
-func assertTurnsEmitted(t *testing.T, h *harness, want map[[2]string]int64) {
-	t.Helper()
-	var dps []metricdata.DataPoint[int64]
-	for k, v := range want {
-		dps = append(dps, metricdata.DataPoint[int64]{Value: v, Attributes: attribute.NewSet(
-			attribute.String("outcome", k[0]), attribute.String("trigger", k[1]))})
-	}
-	metadatatest.AssertEqualActivitypairTurnsEmitted(t, h.tel, dps, metricdatatest.IgnoreTimestamp())
-}
-
-// byConversation orders turns by conversation, keeping each conversation's
-// own order: turns of different conversations may go out in any order.
-func byConversation(turns []summary) []summary {
-	out := slices.Clone(turns)
-	slices.SortStableFunc(out, func(a, b summary) int { return strings.Compare(a.Conv, b.Conv) })
-	return out
-}
-
 // A conversation whose event times run 30 minutes ahead of its ingestion
 // (a fast clock) must not make other conversations' turns look complete:
 // completion is decided in ingestion time only.
 func TestEventTimesAheadOfIngestionDoNotCompleteOtherTurns(t *testing.T) {
-	h := newHarness(t, createDefaultConfig().(*Config), nil)
+	h := newRun(t, defaultConfig())
 	h.consume(c1m1, c1t1, c1x1, c1r1a)
 	ahead := msg("fast", "f1", 30*time.Minute, "q1", "from the future").ingestedAt(40 * s)
 	aheadReply := reply("fast", "f2", 30*time.Minute+2*s, "q1", "hello").ingestedAt(41 * s)
 	h.consume(ahead, aheadReply, c1r1b)
-	assert.Empty(t, h.turns(), "ingestion time is 41s: nothing is complete")
+	assert.Empty(t, h.out, "ingestion time is 41s: nothing is complete")
 	h.consume(c1m2, c1r2, msg("fast", "f3", 30*time.Minute+9*s, "q2", "again").ingestedAt(50*s))
 	h.consume(msg("later", "l1", 7*time.Minute, "z", "tick").ingestedAt(7 * time.Minute))
 	assert.Equal(t, []summary{c1Turn1, {"fast", "from the future", []string{"hello"}, []string{"f1", "f2"}, false}},
@@ -373,30 +272,30 @@ func TestEventTimesAheadOfIngestionDoNotCompleteOtherTurns(t *testing.T) {
 func TestMaxBufferedBytesEvictsWholeConversations(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxBufferedBytes = 1 << 20
-	h := newHarness(t, cfg, nil)
+	h := newRun(t, cfg)
 	big := strings.Repeat("x", 600<<10)
 	h.consume(msg("a", "a1", 0, "a1", big), reply("a", "a2", s, "a1", "short"))
-	assert.Empty(t, h.turns())
+	assert.Empty(t, h.out)
 	h.consume(msg("b", "b1", 2*s, "b1", big))
 	// 1.2 MB buffered: a, the least recently active, goes out whole.
 	got := h.summaries()
 	require.Len(t, got, 1)
 	assert.Equal(t, []string{"a1", "a2"}, got[0].Items)
-	assertTurnsEmitted(t, h, map[[2]string]int64{{"paired", "evicted"}: 1})
-	assert.Equal(t, rowBytes(&row{item: itemID{text: "b1"}, activity: "b1", text: big, detail: "29:user"}), h.p.state.bufferedBytes)
+	assert.Equal(t, map[[2]string]int64{{"paired", "evicted"}: 1}, h.counts())
+	assert.Equal(t, rowBytes(&Row{Item: NewItemID("b1"), Activity: "b1", Text: big, Detail: "29:user"}), h.core.BufferedBytes())
 }
 
 func TestAConversationThatNeverPausesIsBounded(t *testing.T) {
-	h := newHarness(t, testConfig(), nil)
+	h := newRun(t, testConfig())
 	var rows []testRow
 	for i := range maxConversationRows + 1 {
 		rows = append(rows, topicStart("auto", fmt.Sprintf("t%d", i), time.Duration(i)*time.Millisecond, "cr44e_bot.topic.Loop"))
 	}
 	h.consume(rows...)
-	got := h.turns()
+	got := h.out
 	require.Len(t, got, 1, "emitted early, as one turn without a request")
 	assert.Len(t, got[0].Items, maxConversationRows+1)
-	assert.Equal(t, 0, h.p.state.bufferedRows)
+	assert.Equal(t, 0, h.core.BufferedRows())
 }
 
 // A long conversation (more asks than the planner scans) pairs by reply-to
@@ -416,7 +315,7 @@ func TestLongConversationPairsByReplyTo(t *testing.T) {
 	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
 	cfg := testConfig()
 	cfg.ReorderWindow = 1000 * time.Hour
-	h := newHarness(t, cfg, nil)
+	h := newRun(t, cfg)
 	h.consume(rows...)
 	h.shutdown()
 	assert.Equal(t, want, h.summaries())

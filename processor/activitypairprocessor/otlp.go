@@ -1,0 +1,79 @@
+package activitypairprocessor
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/pairing"
+)
+
+// otlpMaxAttributes is how many attributes an OTLP turn record has at most.
+const otlpMaxAttributes = 18
+
+var outcomeNames = [pairing.OutcomeCount]string{schema.OutcomePaired, schema.OutcomeRequestOnly, schema.OutcomeResponseOnly, schema.OutcomeFailed}
+
+// otlpEncoder writes the turn as structured attributes.
+type otlpEncoder struct{ ids textArena }
+
+func (e *otlpEncoder) readsText() bool { return false }
+
+func (e *otlpEncoder) encode(rec plog.LogRecord, t *pairing.Turn) {
+	c := t.Conversation()
+	attrs := rec.Attributes()
+	attrs.EnsureCapacity(otlpMaxAttributes)
+	attrs.PutStr(schema.EventName, schema.TurnEventName)
+	putTurnKeys(attrs, t, &e.ids)
+	attrs.PutInt(schema.TurnIndex, int64(t.Index()))
+	attrs.PutStr(schema.TurnOutcome, outcomeNames[t.Outcome()])
+	attrs.PutStr(schema.TurnTrigger, t.Trigger().String())
+	if ch := c.Channel(); ch != "" {
+		attrs.PutStr(schema.ChannelID, ch)
+	}
+	if l := c.Locale(); l != "" {
+		attrs.PutStr(schema.Locale, l)
+	}
+	request := t.Request()
+	if r := request; r != nil {
+		attrs.PutStr(schema.TurnRequest, r.Text)
+		attrs.PutStr(schema.TurnRequestActivityID, r.Activity)
+		if r.Detail != "" {
+			attrs.PutStr(schema.UserID, r.Detail)
+		}
+	}
+	texts := attrs.PutEmptySlice(schema.TurnResponse)
+	ids := attrs.PutEmptySlice(schema.TurnResponseIDs)
+	actions := attrs.PutEmptySlice(schema.TurnActions)
+	var errorCodes pcommon.Slice
+	hasErrors := false
+	var first, last, firstReply int64 = t.Row(0).At, t.Row(0).At, 0
+	for i := range t.Len() {
+		r := t.Row(i)
+		last = max(last, r.At)
+		switch r.Kind {
+		case pairing.KindReply:
+			texts.AppendEmpty().SetStr(r.Text)
+			ids.AppendEmpty().SetStr(r.Activity)
+			if firstReply == 0 {
+				firstReply = r.At
+			}
+		case pairing.KindAction:
+			actions.AppendEmpty().SetStr(r.Detail)
+		case pairing.KindError:
+			if !hasErrors {
+				errorCodes, hasErrors = attrs.PutEmptySlice(schema.TurnErrorCodes), true
+			}
+			errorCodes.AppendEmpty().SetStr(r.Detail)
+		}
+	}
+	topics := attrs.PutEmptySlice(schema.TurnTopics)
+	for _, name := range t.Topics(nil) {
+		topics.AppendEmpty().SetStr(name)
+	}
+	attrs.PutInt(schema.TurnDurationMS, (last-first)/int64(time.Millisecond))
+	if request != nil && firstReply != 0 {
+		attrs.PutInt(schema.TurnFirstReplyMS, (firstReply-request.At)/int64(time.Millisecond))
+	}
+}
