@@ -4,10 +4,16 @@
 // never floods the log, and every skipped row is still counted in metrics.
 package logcap
 
-import "go.uber.org/zap"
+import (
+	"sync"
 
-// Logger is not safe for concurrent use: one per round.
+	"go.uber.org/zap"
+)
+
+// Logger is safe for concurrent use: a server's calls share one, with a
+// round of a fixed time.
 type Logger struct {
+	mu      sync.Mutex
 	logger  *zap.Logger
 	max     int
 	logged  int
@@ -19,6 +25,8 @@ func New(logger *zap.Logger, max int) *Logger { return &Logger{logger: logger, m
 
 // Warn logs msg with fields while the round is under its cap, and counts it otherwise.
 func (l *Logger) Warn(msg string, fields ...zap.Field) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.logged < l.max {
 		l.logged++
 		l.logger.Warn(msg, fields...)
@@ -30,6 +38,8 @@ func (l *Logger) Warn(msg string, fields ...zap.Field) {
 // EndRound logs how many lines the cap held back, if any (as summary, with
 // a not_logged field), and starts a new round.
 func (l *Logger) EndRound(summary string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.skipped > 0 {
 		l.logger.Warn(summary, zap.Int("not_logged", l.skipped))
 	}

@@ -72,7 +72,7 @@ func TestLogLinesAreCapped(t *testing.T) {
 		require.Equal(t, http.StatusOK, f.analyze(webhookclient.Example()).Status)
 	}
 	assert.Len(t, f.logged("refused by the pipeline (the call is allowed"), logLinesPerMinute)
-	f.rcv.pipelineLog.endRound()
+	f.rcv.endLogRounds()
 	lines := f.logged("more tool-call records not taken by the pipeline")
 	require.Len(t, lines, 1)
 	assert.Equal(t, int64(5), lines[0].ContextMap()["not_logged"])

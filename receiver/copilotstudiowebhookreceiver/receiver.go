@@ -114,7 +114,7 @@ type webhookReceiver struct {
 	background   sync.WaitGroup
 	shutdownOnce sync.Once
 
-	authLog, inputLog, pipelineLog *cappedLog
+	authLog, inputLog, pipelineLog *logcap.Logger
 	apiVersions                    versionLog
 }
 
@@ -138,9 +138,9 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*webho
 		slots:      make(chan struct{}, cfg.MaxPendingRecords),
 		consumeCtx: consumeCtx, cancelConsume: cancel, shutdownGrace: defaultShutdownGrace,
 		stop:        make(chan struct{}),
-		authLog:     newCappedLog(set.Logger, "more calls refused for their bearer token in the last minute"),
-		inputLog:    newCappedLog(set.Logger, "more calls answered 400 in the last minute"),
-		pipelineLog: newCappedLog(set.Logger, "more tool-call records not taken by the pipeline in the last minute"),
+		authLog:     logcap.New(set.Logger, logLinesPerMinute),
+		inputLog:    logcap.New(set.Logger, logLinesPerMinute),
+		pipelineLog: logcap.New(set.Logger, logLinesPerMinute),
 		apiVersions: versionLog{seen: map[string]bool{}},
 	}
 	r.auth = newAuthenticator(&cfg.EntraID, set.Logger, r.clock)
@@ -258,9 +258,7 @@ func (r *webhookReceiver) logRounds() {
 		case <-r.stop:
 			return
 		case <-tick:
-			r.authLog.endRound()
-			r.inputLog.endRound()
-			r.pipelineLog.endRound()
+			r.endLogRounds()
 		}
 	}
 }
@@ -466,28 +464,12 @@ func writeBody(w http.ResponseWriter, status int, b []byte) {
 	_, _ = w.Write(b)
 }
 
-// cappedLog is a logcap.Logger shared by concurrent calls; its round is a
-// minute (logRounds).
-type cappedLog struct {
-	mu      sync.Mutex
-	log     *logcap.Logger
-	summary string
-}
-
-func newCappedLog(logger *zap.Logger, summary string) *cappedLog {
-	return &cappedLog{log: logcap.New(logger, logLinesPerMinute), summary: summary}
-}
-
-func (c *cappedLog) Warn(msg string, fields ...zap.Field) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.log.Warn(msg, fields...)
-}
-
-func (c *cappedLog) endRound() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.log.EndRound(c.summary)
+// endLogRounds ends the minute's round of each capped log, saying how many
+// lines each held back.
+func (r *webhookReceiver) endLogRounds() {
+	r.authLog.EndRound("more calls refused for their bearer token in the last minute")
+	r.inputLog.EndRound("more calls answered 400 in the last minute")
+	r.pipelineLog.EndRound("more tool-call records not taken by the pipeline in the last minute")
 }
 
 // versionLog logs each unknown api-version once (the first few dozen
