@@ -8,7 +8,6 @@ import (
 	"hash/maphash"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/copilotwatch/otelcol-copilotstudio/exporter/aktoexporter/internal/metadata"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/logcap"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/retryafter"
 )
 
 // Drop reasons (the reason attribute of akto_exporter_records_dropped).
@@ -348,7 +348,7 @@ func (c *call) post(ctx context.Context, recs []record) (int, string, error) {
 		return 0, "", fmt.Errorf("HTTP %d from %s", status, e.url)
 	}
 	err = fmt.Errorf("HTTP %d from %s: %s", status, e.url, answer)
-	if delay, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+	if delay, ok := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now()); ok {
 		return 0, "", exporterhelper.NewThrottleRetry(err, delay)
 	}
 	return 0, "", err
@@ -432,21 +432,6 @@ func statusClass(status int) string {
 	default:
 		return "5xx"
 	}
-}
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(header string, now time.Time) (time.Duration, bool) {
-	header = strings.TrimSpace(header)
-	if header == "" {
-		return 0, false
-	}
-	if secs, err := strconv.Atoi(header); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second, true
-	}
-	if at, err := http.ParseTime(header); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 func orNone(turnID string) string {

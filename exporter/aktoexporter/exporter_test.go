@@ -389,27 +389,6 @@ func count(reqs []fakeakto.Request, status int) int {
 	return n
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		header string
-		want   time.Duration
-		ok     bool
-	}{
-		{"3", 3 * time.Second, true},
-		{" 0 ", 0, true},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
-		{"", 0, false},
-		{"soon", 0, false},
-		{"-1", 0, false},
-	} {
-		got, ok := retryAfter(tc.header, now)
-		assert.Equal(t, tc.want, got, tc.header)
-		assert.Equal(t, tc.ok, ok, tc.header)
-	}
-}
-
 func TestLongestString(t *testing.T) {
 	assert.Equal(t, 5, longestString([]byte(`{"a":"12345","bb":{"c":["1"]},"d":1}`)))
 	assert.Equal(t, 3, longestString([]byte(`{"a":"\"\"\""}`)), "decoded, not escaped")

@@ -9,13 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/retryafter"
 )
 
 // Settings configure a Client.
@@ -190,24 +190,9 @@ func (c *Client) statusFailure(resp *http.Response) error {
 	case http.StatusTooManyRequests, http.StatusRequestTimeout, http.StatusInternalServerError,
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return &Failure{msg: fmt.Sprintf("query API answered %s: %s", status, detail), retryable: true,
-			retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			retryAfter: retryAfterOf(resp)}
 	}
 	return &Failure{msg: fmt.Sprintf("query API answered %s: %s", status, detail)}
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // IsAuthError reports a credential problem.
@@ -283,4 +268,11 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 func IsPartial(err error) bool {
 	var f *Failure
 	return errors.As(err, &f) && f.partial
+}
+
+// retryAfterOf is the answer's Retry-After; 0 (the caller's own backoff)
+// when absent or unreadable.
+func retryAfterOf(resp *http.Response) time.Duration {
+	d, _ := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())
+	return d
 }

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/retryafter"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
@@ -336,14 +336,8 @@ func (c *Client) getOnce(ctx context.Context, target string, out any) (time.Dura
 // retryAfter reads Retry-After as seconds (what Dataverse sends) or an HTTP
 // date; without one it waits a second rather than hammering.
 func retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
+	if d, ok := retryafter.Parse(v, time.Now()); ok && d > 0 {
+		return d
 	}
 	return time.Second
 }
