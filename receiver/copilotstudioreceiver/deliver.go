@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/cursor"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver/internal/metadata"
 )
@@ -94,8 +95,8 @@ func (r *logsReceiver) deliver(ctx context.Context, w window, b *windowBuilder) 
 // ids the next overlap will see again, then logs and counts the rows the
 // window dropped: only now, so a window read again does not count them twice.
 func (r *logsReceiver) commit(ctx context.Context, w window, res windowResult) {
-	r.state.advance(w.upper, r.cfg.Overlap, res.seen)
-	if err := saveCheckpoint(ctx, r.storage, r.cfg.ApplicationID, r.state); err != nil && ctx.Err() == nil {
+	r.state.Advance(w.upper, res.seen, r.cfg.Overlap)
+	if err := cursor.Save(ctx, r.storage, storageKey(r.cfg.ApplicationID), r.state); err != nil && ctx.Err() == nil {
 		r.logger.Error("storing the cursor failed; after a restart this window may be delivered again", zap.Error(err))
 	}
 	for _, m := range res.malformed {

@@ -17,6 +17,7 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/cursor"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/dataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/logcap"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/storageclient"
@@ -57,7 +58,7 @@ type logsReceiver struct {
 
 	client  *appinsights.Client
 	storage storage.Client
-	state   *checkpoint
+	state   *cursor.Checkpoint
 	// agents is the Dataverse agent list; nil when dataverse is not configured.
 	agents *dataverse.Agents
 
@@ -135,32 +136,26 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 // Start (on_unreadable_cursor: stop), saying what to do, or is logged,
 // counted and replaced by a fresh start from initial_lookback
 // (restart_from_lookback).
-func (r *logsReceiver) loadState(ctx context.Context) (*checkpoint, error) {
-	cp, err := loadCheckpoint(ctx, r.storage, r.cfg.ApplicationID)
+func (r *logsReceiver) loadState(ctx context.Context) (*cursor.Checkpoint, error) {
+	cp, err := cursor.Load(ctx, r.storage, storageKey(r.cfg.ApplicationID))
 	if err != nil {
 		if r.cfg.OnUnreadableCursor != UnreadableCursorRestart {
-			return nil, unreadableCursorError(err, "application_id "+r.cfg.ApplicationID, r.cfg.InitialLookback)
+			return nil, cursor.UnreadableError(err, "application_id "+r.cfg.ApplicationID, "rows", r.cfg.InitialLookback)
 		}
 		r.logger.Error("cannot resume from the stored cursor; on_unreadable_cursor is restart_from_lookback, so polling starts again from initial_lookback: rows in that span are delivered again, and rows older than it that were not delivered yet are not read",
 			zap.Error(err), zap.Duration("initial_lookback", r.cfg.InitialLookback))
 		r.telemetry.CopilotstudioStateResets.Add(ctx, 1)
 	}
 	if cp == nil {
-		return &checkpoint{Version: checkpointVersion, Seen: map[string]time.Time{}}, nil
+		return cursor.New(), nil
 	}
 	r.logger.Info("resuming from the stored cursor", zap.Time("cursor", cp.Cursor), zap.Int("overlap_item_ids", len(cp.Seen)))
 	return cp, nil
 }
 
-// unreadableCursorError says what happened to the cursor of what, and the
-// ways on with what each loses or repeats.
-func unreadableCursorError(err error, of string, lookback time.Duration) error {
-	return fmt.Errorf("the stored cursor of %s cannot be read (%w); the receiver does not start, so nothing is skipped or repeated while you decide. "+
-		"Keep the storage directory as it is: it also holds the pairing state and the exporter's queue. Two ways on: "+
-		"(1) if a change of collector version caused this, run the version that wrote the cursor: it resumes where it stopped, losing and repeating nothing; "+
-		"(2) set on_unreadable_cursor: restart_from_lookback and restart: polling starts again from initial_lookback (%v): rows ingested in that span are delivered again (their item ids and turn ids stay the same, so consumers can drop the repeats), "+
-		"and rows older than that which were not delivered yet are never read; raise initial_lookback to reach back before the last successful poll to lose none", of, err, lookback)
-}
+// storageKey is per application id, so pointing the receiver at another
+// resource does not reuse a cursor that means nothing there.
+func storageKey(appID string) string { return "cursor/" + appID }
 
 func (r *logsReceiver) Shutdown(ctx context.Context) error {
 	if r.cancel != nil {

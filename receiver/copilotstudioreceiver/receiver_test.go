@@ -19,6 +19,7 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/appinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/cursor"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeentra"
@@ -444,9 +445,9 @@ func (h *harness) storageClient() storage.Client {
 	return c
 }
 
-func (h *harness) storedCheckpoint(r *logsReceiver) *checkpoint {
+func (h *harness) storedCheckpoint(r *logsReceiver) *cursor.Checkpoint {
 	h.t.Helper()
-	cp, err := loadCheckpoint(ctx, r.storage, testAppID)
+	cp, err := cursor.Load(ctx, r.storage, storageKey(testAppID))
 	if err != nil {
 		h.t.Fatal(err)
 	}

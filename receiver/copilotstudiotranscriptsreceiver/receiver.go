@@ -24,6 +24,7 @@ import (
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/cursor"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/dataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/logcap"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
@@ -84,7 +85,7 @@ type logsReceiver struct {
 	client  *dataverse.Client
 	reader  *dataverse.TranscriptReader
 	storage storage.Client
-	state   *checkpoint
+	state   *cursor.Checkpoint
 	agents  agentIndex
 	convs   conversations
 	// lastRefresh is when the agents list was last read (or tried).
@@ -162,23 +163,18 @@ func (r *logsReceiver) Start(ctx context.Context, host component.Host) error {
 // Start (on_unreadable_cursor: stop), saying what to do, or is logged,
 // counted and replaced by a fresh start from initial_lookback
 // (restart_from_lookback).
-func (r *logsReceiver) loadState(ctx context.Context) (*checkpoint, error) {
-	cp, err := loadCheckpoint(ctx, r.storage, r.cfg.environment())
+func (r *logsReceiver) loadState(ctx context.Context) (*cursor.Checkpoint, error) {
+	cp, err := cursor.Load(ctx, r.storage, storageKey(r.cfg.environment()))
 	if err != nil {
 		if r.cfg.OnUnreadableCursor != UnreadableCursorRestart {
-			return nil, fmt.Errorf("the stored cursor of the environment %s cannot be read (%w); the receiver does not start, so nothing is skipped or repeated while you decide. "+
-				"Keep the storage directory as it is: it also holds the pairing state and the exporter's queue. Two ways on: "+
-				"(1) if a change of collector version caused this, run the version that wrote the cursor: it resumes where it stopped, losing and repeating nothing; "+
-				"(2) set on_unreadable_cursor: restart_from_lookback and restart: polling starts again from initial_lookback (%v): transcripts created in that span are delivered again (their item ids stay the same, so consumers can drop the repeats), "+
-				"and transcripts older than that which were not delivered yet are never read; raise initial_lookback (at most 720h) to reach back before the last successful poll to lose none",
-				r.cfg.environment(), err, r.cfg.InitialLookback)
+			return nil, cursor.UnreadableError(err, "the environment "+r.cfg.environment(), "transcripts", r.cfg.InitialLookback)
 		}
 		r.logger.Error("cannot resume from the stored cursor; on_unreadable_cursor is restart_from_lookback, so polling starts again from initial_lookback: transcripts in that span are delivered again, and older ones not delivered yet are not read",
 			zap.Error(err), zap.Duration("initial_lookback", r.cfg.InitialLookback))
 		r.telemetry.CopilotstudioTranscriptsStateResets.Add(ctx, 1)
 	}
 	if cp == nil {
-		return &checkpoint{Version: checkpointVersion, Seen: map[string]time.Time{}}, nil
+		return cursor.New(), nil
 	}
 	r.logger.Info("resuming from the stored cursor", zap.Time("cursor", cp.Cursor), zap.Int("overlap_rows", len(cp.Seen)))
 	return cp, nil
@@ -412,8 +408,8 @@ func (r *logsReceiver) deliver(ctx context.Context, page *dataverse.TranscriptPa
 			return outcomeConsumer
 		}
 	}
-	r.state.advance(pageRows, r.cfg.Overlap)
-	if err := saveCheckpoint(ctx, r.storage, r.cfg.environment(), r.state); err != nil && ctx.Err() == nil {
+	r.state.Advance(time.Time{}, pageRows, r.cfg.Overlap)
+	if err := cursor.Save(ctx, r.storage, storageKey(r.cfg.environment()), r.state); err != nil && ctx.Err() == nil {
 		r.logger.Error("storing the cursor failed; after a restart these transcripts may be delivered again", zap.Error(err))
 	}
 	r.telemetry.CopilotstudioTranscriptsRecords.Add(ctx, int64(records))
@@ -473,3 +469,7 @@ func stampScopes(logs plog.Logs, replayFrom time.Time, pollInterval time.Duratio
 		}
 	}
 }
+
+// storageKey is per environment, so pointing the receiver at another
+// environment does not reuse a cursor that means nothing there.
+func storageKey(environment string) string { return "transcripts-cursor/" + environment }
