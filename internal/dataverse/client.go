@@ -19,6 +19,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/azureauth"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/clock"
@@ -38,6 +39,17 @@ type Agent struct {
 
 // Unauthenticated reports whether anyone who knows the agent's id can use it.
 func (a Agent) Unauthenticated() bool { return a.AuthenticationMode == schema.AuthNone }
+
+// PutResource writes what Dataverse knows of the agent onto the resource of
+// its records (the copilotstudio.agent.* attributes of internal/schema).
+func (a Agent) PutResource(res pcommon.Map) {
+	res.PutStr(schema.AgentID, a.ID)
+	res.PutStr(schema.AgentSchemaName, a.SchemaName)
+	res.PutStr(schema.AgentEnvironmentID, a.EnvironmentID)
+	res.PutStr(schema.AgentAuthenticationMode, a.AuthenticationMode)
+	res.PutStr(schema.AgentPublishedState, a.PublishedState)
+	res.PutBool(schema.AgentUnauthenticated, a.Unauthenticated())
+}
 
 const (
 	apiPath = "/api/data/v9.2"

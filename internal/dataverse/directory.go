@@ -9,6 +9,7 @@ import (
 // background refresh replaces it.
 type Directory struct {
 	mu       sync.RWMutex
+	byID     map[string]Agent
 	bySchema map[string]Agent
 	byName   map[string]Agent
 	loaded   bool
@@ -16,10 +17,12 @@ type Directory struct {
 
 // Replace swaps in a freshly read list of agents.
 func (d *Directory) Replace(agents []Agent) {
+	byID := make(map[string]Agent, len(agents))
 	bySchema := make(map[string]Agent, len(agents))
 	byName := make(map[string]Agent, len(agents))
 	ambiguous := map[string]bool{}
 	for _, a := range agents {
+		byID[strings.ToLower(a.ID)] = a
 		if a.SchemaName != "" {
 			bySchema[strings.ToLower(a.SchemaName)] = a
 		}
@@ -38,7 +41,7 @@ func (d *Directory) Replace(agents []Agent) {
 		delete(byName, name)
 	}
 	d.mu.Lock()
-	d.bySchema, d.byName, d.loaded = bySchema, byName, true
+	d.byID, d.bySchema, d.byName, d.loaded = byID, bySchema, byName, true
 	d.mu.Unlock()
 }
 
@@ -65,6 +68,22 @@ func (d *Directory) Lookup(agentName, topicName string) (Agent, bool) {
 		return a, true
 	}
 	a, ok := d.byName[key]
+	return a, ok
+}
+
+// ByID finds an agent by its bot id (what a transcript's lookup column holds).
+func (d *Directory) ByID(id string) (Agent, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	a, ok := d.byID[strings.ToLower(id)]
+	return a, ok
+}
+
+// BySchemaName finds an agent by its schema name, ignoring case.
+func (d *Directory) BySchemaName(name string) (Agent, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	a, ok := d.bySchema[strings.ToLower(name)]
 	return a, ok
 }
 

@@ -91,12 +91,7 @@ func (r *logsReceiver) enrich(ctx context.Context, logs plog.Logs) {
 			r.agents.Unknown(name.Str())
 			continue
 		}
-		res.PutStr(schema.AgentID, agent.ID)
-		res.PutStr(schema.AgentSchemaName, agent.SchemaName)
-		res.PutStr(schema.AgentEnvironmentID, agent.EnvironmentID)
-		res.PutStr(schema.AgentAuthenticationMode, agent.AuthenticationMode)
-		res.PutStr(schema.AgentPublishedState, agent.PublishedState)
-		res.PutBool(schema.AgentUnauthenticated, agent.Unauthenticated())
+		agent.PutResource(res)
 	}
 	if unenriched > 0 {
 		r.telemetry.CopilotstudioRowsUnenriched.Add(ctx, unenriched)

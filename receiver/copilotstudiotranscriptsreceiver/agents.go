@@ -1,9 +1,6 @@
 package copilotstudiotranscriptsreceiver
 
 import (
-	"strings"
-	"sync"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/dataverse"
@@ -11,50 +8,12 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudiotranscriptsreceiver/internal/transcript"
 )
 
-// agentIndex is the agents list by bot id (what a transcript's lookup
-// column holds) and by schema name (what agents may list).
-type agentIndex struct {
-	mu       sync.RWMutex
-	byID     map[string]dataverse.Agent
-	bySchema map[string]dataverse.Agent
-	loaded   bool
-}
-
-func (x *agentIndex) replace(agents []dataverse.Agent) {
-	byID := make(map[string]dataverse.Agent, len(agents))
-	bySchema := make(map[string]dataverse.Agent, len(agents))
-	for _, a := range agents {
-		byID[strings.ToLower(a.ID)] = a
-		if a.SchemaName != "" {
-			bySchema[strings.ToLower(a.SchemaName)] = a
-		}
-	}
-	x.mu.Lock()
-	x.byID, x.bySchema, x.loaded = byID, bySchema, true
-	x.mu.Unlock()
-}
-
-func (x *agentIndex) isLoaded() bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.loaded
-}
-
-func (x *agentIndex) bySchemaName(name string) (dataverse.Agent, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	a, ok := x.bySchema[strings.ToLower(name)]
-	return a, ok
-}
-
 // resource writes an agent's resource attributes, as the copilotstudio
 // receiver's Dataverse enrichment does, and returns the agent's name. An
 // agent the list does not know is named by the transcript's metadata
 // (BotName, its schema name in current content), else by its id.
-func (x *agentIndex) resource(res pcommon.Map, agentID, metaBotName, environment string) (name string, known bool) {
-	x.mu.RLock()
-	a, known := x.byID[agentID]
-	x.mu.RUnlock()
+func agentResource(agents *dataverse.Directory, res pcommon.Map, agentID, metaBotName, environment string) (name string, known bool) {
+	a, known := agents.ByID(agentID)
 	res.PutStr(schema.Source, schema.SourceTranscripts)
 	res.PutStr(schema.DataverseURL, environment)
 	switch {
@@ -66,15 +25,10 @@ func (x *agentIndex) resource(res pcommon.Map, agentID, metaBotName, environment
 		name = agentID
 	}
 	res.PutStr(schema.AgentName, name)
-	if agentID != "" {
-		res.PutStr(schema.AgentID, agentID)
-	}
 	if known {
-		res.PutStr(schema.AgentSchemaName, a.SchemaName)
-		res.PutStr(schema.AgentEnvironmentID, a.EnvironmentID)
-		res.PutStr(schema.AgentAuthenticationMode, a.AuthenticationMode)
-		res.PutStr(schema.AgentPublishedState, a.PublishedState)
-		res.PutBool(schema.AgentUnauthenticated, a.Unauthenticated())
+		a.PutResource(res)
+	} else if agentID != "" {
+		res.PutStr(schema.AgentID, agentID)
 	}
 	return name, known
 }

@@ -86,7 +86,7 @@ type logsReceiver struct {
 	reader  *dataverse.TranscriptReader
 	storage storage.Client
 	state   *cursor.Checkpoint
-	agents  agentIndex
+	agents  dataverse.Directory
 	convs   conversations
 	// lastRefresh is when the agents list was last read (or tried).
 	lastRefresh time.Time
@@ -234,7 +234,7 @@ func (r *logsReceiver) refreshAgents(ctx context.Context) {
 		r.logger.Warn("reading the agents from Dataverse failed; transcripts go on with the last list read (or, before the first, without the agents' names and settings)",
 			zap.Error(err), zap.Duration("next_try_in", r.cfg.AgentsRefreshInterval))
 	} else {
-		r.agents.replace(agents)
+		r.agents.Replace(agents)
 		r.logger.Info("read the agents from Dataverse", zap.Int("agents", len(agents)))
 	}
 	r.telemetry.CopilotstudioTranscriptsAgentRefreshes.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
@@ -251,12 +251,12 @@ func (r *logsReceiver) agentFilter() (ids []string, ok bool) {
 	if len(names) == 0 {
 		return ids, true
 	}
-	if !r.agents.isLoaded() {
+	if !r.agents.Loaded() {
 		r.logger.Warn("agents lists schema names, and the agents list could not be read yet to find their bot ids; waiting for the next poll", zap.Strings("agents", names))
 		return nil, false
 	}
 	for _, name := range names {
-		a, found := r.agents.bySchemaName(name)
+		a, found := r.agents.BySchemaName(name)
 		if !found {
 			r.logger.Warn("no agent with this schema name in the environment; its transcripts are not read", zap.String("agent", name))
 			continue
@@ -437,7 +437,7 @@ func (r *logsReceiver) build(parsed []*transcript.Transcript) (logs plog.Logs, r
 		recs, ok := byAgent[agentID]
 		if !ok {
 			rl := logs.ResourceLogs().AppendEmpty()
-			name, known := r.agents.resource(rl.Resource().Attributes(), agentID, t.Meta.BotName, r.cfg.environment())
+			name, known := agentResource(&r.agents, rl.Resource().Attributes(), agentID, t.Meta.BotName, r.cfg.environment())
 			names[agentID] = name
 			sl := rl.ScopeLogs().AppendEmpty()
 			sl.Scope().SetName(metadata.ScopeName)
