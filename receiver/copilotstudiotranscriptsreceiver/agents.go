@@ -8,7 +8,7 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudiotranscriptsreceiver/internal/transcript"
 )
 
-// resource writes an agent's resource attributes, as the copilotstudio
+// agentResource writes an agent's resource attributes, as the copilotstudio
 // receiver's Dataverse enrichment does, and returns the agent's name. An
 // agent the list does not know is named by the transcript's metadata
 // (BotName, its schema name in current content), else by its id.
