@@ -301,15 +301,10 @@ func (c *Client) getOnce(ctx context.Context, target string, out any) (time.Dura
 	if err != nil {
 		return 0, fmt.Errorf("getting a token for %s: %w", c.scope, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req, err := newWebAPIRequest(ctx, target, tok.Token, c.pageSize)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Authorization", "Bearer "+tok.Token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("OData-MaxVersion", "4.0")
-	req.Header.Set("OData-Version", "4.0")
-	req.Header.Set("Prefer", "odata.maxpagesize="+strconv.Itoa(c.pageSize))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, err
@@ -320,17 +315,7 @@ func (c *Client) getOnce(ctx context.Context, target string, out any) (time.Dura
 		return 0, errors.New(azureauth.DescribeRedirect("dataverse", resp) + "; check the environment URL")
 	}
 	if resp.StatusCode/100 != 2 {
-		se := &StatusError{StatusCode: resp.StatusCode}
-		var body struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body) == nil {
-			se.Code, se.Message = body.Error.Code, body.Error.Message
-		}
-		return retryAfter(resp.Header.Get("Retry-After")), se
+		return retryAfter(resp.Header.Get("Retry-After")), statusError(resp)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAgentPageBytes+1))
 	if err != nil {
@@ -352,4 +337,36 @@ func retryAfter(v string) time.Duration {
 		return d
 	}
 	return time.Second
+}
+
+// newWebAPIRequest is a GET of the Web API with the bearer token and the
+// OData headers; pageSize > 0 asks for pages of at most that many rows.
+func newWebAPIRequest(ctx context.Context, target, token string, pageSize int) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("OData-MaxVersion", "4.0")
+	req.Header.Set("OData-Version", "4.0")
+	if pageSize > 0 {
+		req.Header.Set("Prefer", "odata.maxpagesize="+strconv.Itoa(pageSize))
+	}
+	return req, nil
+}
+
+// statusError reads a failed answer's Web API error body (its first 64 KiB).
+func statusError(resp *http.Response) *StatusError {
+	se := &StatusError{StatusCode: resp.StatusCode}
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body) == nil {
+		se.Code, se.Message = body.Error.Code, body.Error.Message
+	}
+	return se
 }

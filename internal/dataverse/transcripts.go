@@ -154,16 +154,9 @@ func (r *TranscriptReader) pageOnce(ctx context.Context, pageURL string) (*Trans
 	if err != nil {
 		return nil, -1, &TokenError{Scope: c.scope, Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pageURL, nil)
+	req, err := newWebAPIRequest(ctx, pageURL, tok.Token, r.PageSize)
 	if err != nil {
 		return nil, -1, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok.Token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("OData-MaxVersion", "4.0")
-	req.Header.Set("OData-Version", "4.0")
-	if r.PageSize > 0 {
-		req.Header.Set("Prefer", "odata.maxpagesize="+strconv.Itoa(r.PageSize))
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -175,17 +168,7 @@ func (r *TranscriptReader) pageOnce(ctx context.Context, pageURL string) (*Trans
 		return nil, -1, errors.New(azureauth.DescribeRedirect("dataverse", resp) + "; check url")
 	}
 	if resp.StatusCode/100 != 2 {
-		se := &StatusError{StatusCode: resp.StatusCode}
-		var body struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body) == nil {
-			se.Code, se.Message = body.Error.Code, body.Error.Message
-		}
-		err := &TranscriptStatusError{se}
+		err := &TranscriptStatusError{statusError(resp)}
 		switch resp.StatusCode {
 		case http.StatusTooManyRequests:
 			return nil, retryAfter(resp.Header.Get("Retry-After")), err
