@@ -17,7 +17,8 @@ import (
 //	p50-s p90-s p99-s max-s                 freshness, in seconds
 //	turns exact-turns split-turns merged-turns lost-turns own-records
 //	                                        pairing against the ground truth
-//	queries/h                               requests to the source per hour
+//	queries/h reads/row                     requests to the source per hour,
+//	                                        times each row is read (overlap)
 //	poll-s delay-s overlap-s reply-timeout-s reorder-s   the timings used
 const freshnessPrefix = "Freshness/"
 
@@ -97,7 +98,7 @@ func renderFreshness(b *strings.Builder, pkgs []pkgResults) {
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				names[path], strings.ReplaceAll(name, "+", " + "), timings(m),
 				seconds(m, "p50-s"), seconds(m, "p90-s"), seconds(m, "p99-s"), seconds(m, "max-s"),
-				pairing(m), count(m, "own-records"), count(m, "queries/h"))
+				pairing(m), count(m, "own-records"), queries(m))
 		}
 	}
 	b.WriteString("\n")
@@ -149,6 +150,14 @@ func pairing(m map[string]float64) string {
 	}
 	return fmt.Sprintf("%s / %s / %s / %s of %s", count(m, "exact-turns"), count(m, "split-turns"),
 		count(m, "merged-turns"), count(m, "lost-turns"), thousands(turns))
+}
+
+func queries(m map[string]float64) string {
+	q := count(m, "queries/h")
+	if reads, ok := m["reads/row"]; ok && q != "" {
+		q += fmt.Sprintf(" (each row read %.1fx)", reads)
+	}
+	return q
 }
 
 func count(m map[string]float64, unit string) string {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
 
 // The benchmark's workload: 8,000 conversations starting over four hours
@@ -54,6 +56,9 @@ func BenchmarkFreshness(b *testing.B) {
 			b.ReportMetric(seconds(tm.Overlap), "overlap-s")
 			b.ReportMetric(seconds(tm.ReorderWindow), "reorder-s")
 			b.ReportMetric(seconds(tm.ReplyTimeout), "reply-timeout-s")
+			followed, last := byPosition(w, res, from, to)
+			b.Logf("%s: turns followed by another in their conversation: p50 %v, p99 %v (%d); last turns: p50 %v, p99 %v (%d)",
+				p.Name, pct(followed, 50), pct(followed, 99), len(followed), pct(last, 50), pct(last, 99), len(last))
 			b.Logf("%s: split turns %d (last of their conversation %d, followed by another %d); rows of own records by event %s; verifier: %s",
 				p.Name, f.Split, f.SplitLast, f.SplitFollowed, counts(f.PieceRows), firstLine(res.Verifier.String()))
 		})
@@ -108,6 +113,44 @@ func BenchmarkLateIngestion(b *testing.B) {
 			}
 		})
 	}
+}
+
+// byPosition splits the steady records' freshness by the position of
+// their turn: followed by another turn of the conversation (reorder_window
+// decides when it goes out) or its last (reply_timeout does).
+func byPosition(w *workload.Workload, res Result, from, to time.Time) (followed, last []time.Duration) {
+	lastTurn := map[string]bool{}
+	for i, t := range w.Turns {
+		isLast := i+1 == len(w.Turns) || w.Turns[i+1].ConversationID != t.ConversationID
+		for _, id := range t.ItemIDs {
+			lastTurn[id] = isLast
+		}
+	}
+	queryable := map[string]time.Time{}
+	for _, r := range w.Rows {
+		queryable[r.ItemID] = r.IngestionTime
+	}
+	for _, rec := range res.Records {
+		latest := time.Time{}
+		for _, id := range rec.ItemIDs {
+			latest = maxTime(latest, queryable[id])
+		}
+		if latest.Before(from) || !latest.Before(to) {
+			continue
+		}
+		if lastTurn[rec.ItemIDs[0]] {
+			last = append(last, rec.Freshness)
+		} else {
+			followed = append(followed, rec.Freshness)
+		}
+	}
+	slices.Sort(followed)
+	slices.Sort(last)
+	return followed, last
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	return Result{Freshness: sorted}.Percentile(p).Round(time.Second)
 }
 
 func counts(m map[string]int) string {
