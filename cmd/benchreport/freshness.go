@@ -26,7 +26,7 @@ const freshnessPrefix = "Freshness/"
 var freshnessPaths = []struct{ key, name string }{
 	{"appinsights", "Application Insights (`copilotstudio` receiver)"},
 	{"webhook", "Threat detection webhook (`copilotstudiowebhook` receiver)"},
-	{"transcripts", "Dataverse transcripts (`copilotstudiotranscripts` receiver)"},
+	{"transcripts", "Dataverse transcripts (`copilotstudio_transcripts` receiver)"},
 }
 
 const freshnessCaption = `Simulated time: the collector's own components run on one simulated

@@ -88,7 +88,7 @@ func TestFreshnessTable(t *testing.T) {
 		"| Application Insights (`copilotstudio` receiver) | shipped | poll 10m, ingestion_delay 3m, overlap 1m, reorder_window 5m, reply_timeout 15m | 18m11s | 25m56s | 27m49s | 28m | 16,335 / 0 / 0 / 0 of 16,335 | 0 | 6 (each row read 1.1x) |",
 		"| Application Insights (`copilotstudio` receiver) | low-latency + REORDER_WINDOW=1m | poll 30s, ingestion_delay 30s, overlap 3m30s, reorder_window 1m, reply_timeout 2m | 2m39s | 3m05s | 3m56s | 5m15s | 16,120 / 205 / 10 / 0 of 16,335 | 209 | 120 |",
 		"| Threat detection webhook (`copilotstudiowebhook` receiver) | shipped |  | 250ms |  | 1.5s |  |  |  |  |",
-		"| Dataverse transcripts (`copilotstudiotranscripts` receiver) | | not measured yet |",
+		"| Dataverse transcripts (`copilotstudio_transcripts` receiver) | | not measured yet |",
 		"| LateIngestion/shipped-2 | 1 |",
 	} {
 		if !strings.Contains(s, want) {

@@ -259,7 +259,7 @@ type recorder struct {
 
 	mu       sync.Mutex
 	arrivals []arrival
-	items    int // item ids seen, repeats included
+	seen     map[string]bool // item ids in a record so far
 }
 
 func (r *recorder) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
@@ -277,7 +277,12 @@ func (r *recorder) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 						a.itemIDs = append(a.itemIDs, id.Str())
 					}
 				}
-				r.items += len(a.itemIDs)
+				if r.seen == nil {
+					r.seen = map[string]bool{}
+				}
+				for _, id := range a.itemIDs {
+					r.seen[id] = true
+				}
 				r.arrivals = append(r.arrivals, a)
 			}
 		}
@@ -285,10 +290,11 @@ func (r *recorder) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	return nil
 }
 
+// itemCount is how many distinct rows are in a record so far.
 func (r *recorder) itemCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.items
+	return len(r.seen)
 }
 
 func (r *recorder) all() []arrival {

@@ -54,7 +54,7 @@ func LateVisibility(share float64, maxLag time.Duration) func(workload.Row) time
 		if float64(x%10000) >= share*10000 {
 			return r.IngestionTime
 		}
-		steps := uint64(maxLag / time.Second)
+		steps := max(uint64(maxLag/time.Second), 1)
 		return r.IngestionTime.Add(time.Duration((x/10000)%steps+1) * time.Second)
 	}
 }
