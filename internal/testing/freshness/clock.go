@@ -120,16 +120,16 @@ func (c *simClock) waitStarted(guard time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.waitLocked("the receiver's first poll and the processor's ticker", guard, func() bool {
-		return c.sleepCalls > 0 && len(c.live(c.tickers)) > 0
+		return c.sleepCalls > 0 && slices.ContainsFunc(c.tickers, func(t *simTimer) bool { return !t.stopped })
 	})
 }
 
-// live drops stopped timers.
+// live drops stopped timers (in place: assign the result back).
 func (c *simClock) live(ts []*simTimer) []*simTimer {
 	return slices.DeleteFunc(ts, func(t *simTimer) bool { return t.stopped })
 }
 
-// nextDue is the earliest timer, a Sleep before a ticker due at the same
+// nextDueLocked is the earliest timer, a Sleep before a ticker due at the same
 // time (a poll, then a sweep), or nil when there is none.
 func (c *simClock) nextDueLocked() *simTimer {
 	c.sleeps, c.tickers = c.live(c.sleeps), c.live(c.tickers)
