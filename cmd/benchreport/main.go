@@ -167,12 +167,19 @@ func render(b *strings.Builder, pkgs []pkgResults, notes string) {
 	fmt.Fprintf(b, "| cores | %d |\n", runtime.NumCPU())
 	fmt.Fprintf(b, "| memory | %s |\n", memTotal())
 	fmt.Fprintf(b, "| go | %s %s/%s |\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	renderFreshness(b, pkgs)
 	for _, p := range pkgs {
-		if len(p.results) == 0 {
+		var results []result
+		for _, r := range p.results {
+			if !isFreshness(r) {
+				results = append(results, r)
+			}
+		}
+		if len(results) == 0 {
 			continue
 		}
 		fmt.Fprintf(b, "## %s\n\n| benchmark | runs | results |\n|---|---|---|\n", p.pkg)
-		for _, r := range p.results {
+		for _, r := range results {
 			r = p.merged(r)
 			parts := make([]string, len(r.metrics))
 			for i, m := range r.metrics {

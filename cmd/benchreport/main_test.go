@@ -63,3 +63,42 @@ func TestParseAndRenderKeepsNotes(t *testing.T) {
 		t.Error("old numbers survived")
 	}
 }
+
+const freshnessSample = `pkg: example.com/freshness
+BenchmarkFreshness/appinsights/shipped-2         	       1	2739614261 ns/op	       180.0 delay-s	     16335 exact-turns	         0 lost-turns	      1680 max-s	         0 merged-turns	        60.00 overlap-s	         0 own-records	      1091 p50-s	      1556 p90-s	      1669 p99-s	       600.0 poll-s	         6.078 queries/h	         1.098 reads/row	     12143 records	       300.0 reorder-s	       900.0 reply-timeout-s	         0 split-turns	     16335 turns
+BenchmarkFreshness/appinsights/low-latency+REORDER_WINDOW=1m-2         	       1	4029526113 ns/op	        30.00 delay-s	     16120 exact-turns	         0 lost-turns	       314.7 max-s	        10.00 merged-turns	       210.0 overlap-s	       209.0 own-records	       159.3 p50-s	       184.6 p90-s	       236.3 p99-s	        30.00 poll-s	       120.1 queries/h	       60.00 reorder-s	       120.0 reply-timeout-s	       205.0 split-turns	     16335 turns
+BenchmarkLateIngestion/shipped-2   	       1	2827427121 ns/op	         0 lost-within-coverage
+pkg: example.com/webhook
+BenchmarkFreshness/webhook/shipped-2   	       1	100 ns/op	       0.2500 p50-s	       1.500 p99-s
+`
+
+// TestFreshnessTable: Freshness/<path>/<profile> results of any package make
+// one table, with timings and durations written for people, a row for each
+// known path not measured, and nothing of theirs in the packages' tables.
+func TestFreshnessTable(t *testing.T) {
+	pkgs, err := parse(strings.NewReader(freshnessSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	render(&b, pkgs, "")
+	s := b.String()
+	for _, want := range []string{
+		"## Freshness: how soon a turn reaches Kafka",
+		"| Application Insights (`copilotstudio` receiver) | shipped | poll 10m, ingestion_delay 3m, overlap 1m, reorder_window 5m, reply_timeout 15m | 18m11s | 25m56s | 27m49s | 28m | 16,335 / 0 / 0 / 0 of 16,335 | 0 | 6 (each row read 1.1x) |",
+		"| Application Insights (`copilotstudio` receiver) | low-latency + REORDER_WINDOW=1m | poll 30s, ingestion_delay 30s, overlap 3m30s, reorder_window 1m, reply_timeout 2m | 2m39s | 3m05s | 3m56s | 5m15s | 16,120 / 205 / 10 / 0 of 16,335 | 209 | 120 |",
+		"| Threat detection webhook (`copilotstudiowebhook` receiver) | shipped |  | 250ms |  | 1.5s |  |  |  |  |",
+		"| Dataverse transcripts (`copilotstudio_transcripts` receiver) | | not measured yet |",
+		"| LateIngestion/shipped-2 | 1 |",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "| Freshness/") || strings.Contains(s, "## example.com/webhook") {
+		t.Errorf("freshness results also in a package table:\n%s", s)
+	}
+	if i, j := strings.Index(s, "## Freshness"), strings.Index(s, "## example.com/freshness"); i < 0 || j < i {
+		t.Errorf("the freshness table should come before the packages' tables:\n%s", s)
+	}
+}
