@@ -79,7 +79,6 @@ const (
 	AktoHeaderUserID         = AktoHeaderPrefix + "user-id"
 	AktoHeaderAppID          = AktoHeaderPrefix + "app-id"      // the Application Insights app the rows came from
 	AktoHeaderTopics         = AktoHeaderPrefix + "topics"      // topic names, comma-separated
-	AktoHeaderOutcome        = AktoHeaderPrefix + "outcome"     // an Outcome* value
 	AktoHeaderErrorCodes     = AktoHeaderPrefix + "error-codes" // comma-separated
 	// AktoHeaderToolCalls lists the turn's tool calls, "<tool id>=<state>"
 	// joined by ", ", in the order they were triggered.
