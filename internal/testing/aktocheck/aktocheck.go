@@ -16,9 +16,9 @@
 //   - the tag says source COPILOT_STUDIO, gen-ai, and a bot-name spelled as
 //     Akto sanitises names, and holds nothing but keys constant per agent;
 //     bot-published-state only with the value "published", and exactly for
-//     the agents the test says are published; an agent Dataverse knows
-//     carries its identity (bot-id, bot-schemaname exactly, environment,
-//     authentication mode, unauthenticated);
+//     the agents the test says are published; each turn of an agent
+//     Dataverse knows carries its identity (bot-id, bot-schemaname exactly,
+//     environment, authentication mode, unauthenticated);
 //   - the payloads hold what was said: Akto's rules find the prompt in a
 //     request payload that is not empty, and the answer in a turn's
 //     response payload that is not empty; no ids or metadata in them.
@@ -47,9 +47,10 @@ type Agent struct {
 	Name string
 	// Published agents carry bot-published-state; no other agent may.
 	Published bool
-	// Identified agents are known to Dataverse: every record of theirs
+	// Identified agents are known to Dataverse: every turn of theirs
 	// carries bot-id, bot-schemaname, bot-environment-id,
-	// bot-authentication-mode and unauthenticated.
+	// bot-authentication-mode and unauthenticated. (A tool-call record
+	// carries what the webhook says of the agent.)
 	Identified bool
 	// SchemaName, when set, is what bot-schemaname must be, exactly.
 	SchemaName string
@@ -225,7 +226,7 @@ func (c *checker) record(i int, raw []byte) {
 	}
 	c.payloads(i, str["requestPayload"], str["responsePayload"], isTurn)
 	if tag != nil {
-		c.tag(i, tag)
+		c.tag(i, tag, isTurn)
 	}
 }
 
@@ -329,7 +330,7 @@ func foundAnswer(obj map[string]any) bool {
 	return false
 }
 
-func (c *checker) tag(i int, tag map[string]string) {
+func (c *checker) tag(i int, tag map[string]string, turn bool) {
 	if tag[schema.AktoTagSource] != schema.AktoTagSourceValue {
 		c.fail(i, "tag", "source %q, want %s", tag[schema.AktoTagSource], schema.AktoTagSourceValue)
 	}
@@ -358,7 +359,7 @@ func (c *checker) tag(i int, tag map[string]string) {
 			if published != agent.Published {
 				c.fail(i, "published", "agent %q: bot-published-state present %t, want %t", agent.Name, published, agent.Published)
 			}
-			if agent.Identified {
+			if agent.Identified && turn {
 				for _, k := range identityTagKeys {
 					if tag[k] == "" {
 						c.fail(i, "identity", "agent %q is known to Dataverse, but the tag has no %s", agent.Name, k)
