@@ -445,3 +445,26 @@ func decodeRecord(t *testing.T, body []byte) decoded {
 	}
 	return d
 }
+
+// A turn's steps are stored with it: after a SIGKILL between its steps
+// and its next message, its record is the one an uninterrupted run writes.
+func TestStepsSurviveARestart(t *testing.T) {
+	whole := newHarness(t, testConfig(), nil)
+	require.NoError(t, whole.p.ConsumeLogs(context.Background(), transcriptLogs(helpdeskConv, helpdeskTurns...)))
+	whole.shutdown()
+	want := aktoValues(whole)
+
+	host := newFileStorage(t)
+	h := newHarness(t, storageConfig(), host)
+	require.NoError(t, h.p.ConsumeLogs(context.Background(), transcriptLogs(helpdeskConv, helpdeskTurns[:7]...)))
+	h.kill()
+	assert.Empty(t, h.sink.AllLogs())
+	h.start(storageConfig(), host)
+	require.NoError(t, h.p.ConsumeLogs(context.Background(), transcriptLogs(helpdeskConv, helpdeskTurns[7:]...)))
+	h.clock.Advance(time.Hour)
+	require.NoError(t, h.p.sweep(context.Background()))
+	got := aktoValues(h)
+	require.Len(t, got, 2)
+	assert.Equal(t, string(want[0]), string(got[0]), "the first turn, _traces and tool calls included")
+	assert.Equal(t, string(want[1]), string(got[1]))
+}
