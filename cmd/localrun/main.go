@@ -44,6 +44,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeakto"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
@@ -313,40 +314,47 @@ func (p *turnPrinter) printValue(value []byte) {
 // formatTurn renders one record value; anything that is not an Akto record
 // is shown raw rather than hidden.
 func formatTurn(n int, value []byte) string {
+	var rec struct {
+		Path           string `json:"path"`
+		StatusCode     string `json:"statusCode"`
+		RequestHeaders string `json:"requestHeaders"`
+		RequestPayload string `json:"requestPayload"`
+		Tag            string `json:"tag"`
+		Traces         string `json:"_traces"`
+	}
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return fmt.Sprintf("── record %d (not an Akto traffic record: %v)\n%s\n\n", n, err, value)
+	}
+	var headers, tag map[string]any
+	_ = json.Unmarshal([]byte(rec.RequestHeaders), &headers)
+	_ = json.Unmarshal([]byte(rec.Tag), &tag)
+	header := func(k string) string { s, _ := headers[k].(string); return s }
+	if strings.Contains(rec.Path, "/tool/") {
+		return formatToolCall(n, rec.RequestPayload, header, tag)
+	}
 	d, err := workload.DecodeAkto(value)
 	if err != nil {
 		return fmt.Sprintf("── record %d (not an Akto traffic record: %v)\n%s\n\n", n, err, value)
 	}
-	var rec struct {
-		StatusCode string `json:"statusCode"`
-		Tag        string `json:"tag"`
-	}
-	_ = json.Unmarshal(value, &rec)
-	var tag map[string]any
-	_ = json.Unmarshal([]byte(rec.Tag), &tag)
 
 	var b strings.Builder
-	when := ""
-	if d.Time != "" {
-		var secs int64
-		if _, err := fmt.Sscan(d.Time, &secs); err == nil {
-			when = time.Unix(secs, 0).Format("15:04:05")
-		}
-	}
-	fmt.Fprintf(&b, "── turn %d · %s · %s · %s\n", n, orDash(d.BotName), orDash(d.Channel), orDash(when))
-	field := func(name, value string) {
-		lines := strings.Split(value, "\n")
-		fmt.Fprintf(&b, "  %-15s %s\n", name, lines[0])
-		for _, l := range lines[1:] {
-			fmt.Fprintf(&b, "  %-15s %s\n", "", l)
-		}
-	}
+	fmt.Fprintf(&b, "── turn %d · %s · %s · %s\n", n, orDash(d.BotName), orDash(d.Channel), orDash(clock(d.Time)))
+	field := fieldWriter(&b)
 	field("conversation", d.ConversationID+"  (message "+d.Index+")")
 	switch {
-	case d.RequestActivityID == "":
+	case d.RequestActivityID == "" && d.RequestText == "":
 		field("user said", "(nothing: the agent spoke first)")
 	default:
 		field("user said", d.RequestText)
+	}
+	if calls := header(schema.AktoHeaderToolCalls); calls != "" {
+		for i, call := range strings.Split(calls, ", ") {
+			name := ""
+			if i == 0 {
+				name = "tools called"
+			}
+			field(name, "• "+shortTool(call))
+		}
 	}
 	if len(d.Replies) == 0 {
 		field("agent answered", "(no answer)")
@@ -358,19 +366,88 @@ func formatTurn(n int, value []byte) string {
 		}
 		field(name, "• "+reply)
 	}
-	if topics, _ := tag["topics"].(string); topics != "" {
+	topics := header(schema.AktoHeaderTopics)
+	if topics == "" {
+		topics, _ = tag["topics"].(string) // an earlier record format
+	}
+	if topics != "" {
 		field("topics", shortTopics(topics))
 	}
 	status := rec.StatusCode
 	if d.Failed {
-		status += " (the turn failed: OnErrorLog)"
+		status += " (the turn failed: an error, or a step that failed or was blocked)"
 	}
 	field("status", status)
-	if id, _ := tag["turn-id"].(string); id != "" {
-		field("turn id", id)
+	if rec.Traces != "" {
+		var acts []any
+		_ = json.Unmarshal([]byte(rec.Traces), &acts)
+		field("_traces", fmt.Sprintf("%d activities (%d bytes) for Akto's trace view", len(acts), len(rec.Traces)))
+	}
+	if d.TurnID != "" {
+		field("turn id", d.TurnID)
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// formatToolCall renders the record of a tool call the threat-detection
+// webhook reported.
+func formatToolCall(n int, payload string, header func(string) string, tag map[string]any) string {
+	var p struct {
+		Text      string          `json:"text"`
+		Tool      string          `json:"tool"`
+		Arguments json.RawMessage `json:"arguments"`
+		Thought   string          `json:"thought"`
+	}
+	_ = json.Unmarshal([]byte(payload), &p)
+	bot, _ := tag["bot-name"].(string)
+	var b strings.Builder
+	fmt.Fprintf(&b, "── tool call %d · %s · %s\n", n, orDash(bot), orDash(header(schema.AktoHeaderChannel)))
+	field := fieldWriter(&b)
+	field("conversation", header(schema.AktoHeaderConversationID)+"  (step "+header(schema.AktoHeaderStepID)+")")
+	field("user said", p.Text)
+	field("tool", p.Tool+"  ("+header(schema.AktoHeaderToolKind)+")")
+	if len(p.Arguments) > 0 {
+		field("arguments", string(p.Arguments))
+	}
+	if p.Thought != "" {
+		field("planner thought", p.Thought)
+	}
+	if header(schema.AktoHeaderCrossTenant) == "true" {
+		field("user tenant", header(schema.AktoHeaderUserTenantID)+" (not the agent's)")
+	}
+	field("record id", header(schema.AktoHeaderMessageID))
+	b.WriteString("\n")
+	return b.String()
+}
+
+// fieldWriter writes "name  value" lines, a value's further lines indented.
+func fieldWriter(b *strings.Builder) func(name, value string) {
+	return func(name, value string) {
+		lines := strings.Split(value, "\n")
+		fmt.Fprintf(b, "  %-15s %s\n", name, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(b, "  %-15s %s\n", "", l)
+		}
+	}
+}
+
+// clock is a record's time (Unix seconds) as hh:mm:ss, or "".
+func clock(unix string) string {
+	var secs int64
+	if _, err := fmt.Sscan(unix, &secs); err != nil || unix == "" {
+		return ""
+	}
+	return time.Unix(secs, 0).Format("15:04:05")
+}
+
+// shortTool drops the agent's schema prefix of a tool id in "id=state":
+// crx_helpdesk.action.GetTicket=completed -> action.GetTicket=completed.
+func shortTool(call string) string {
+	if i := strings.Index(call, "."); i > 0 && !strings.ContainsAny(call[:i], ":=") {
+		return call[i+1:]
+	}
+	return call
 }
 
 // shortTopics drops the agent's schema prefix: cr44e_hrAgent.topic.Greeting -> Greeting.

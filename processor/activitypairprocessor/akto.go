@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -16,13 +17,28 @@ import (
 // aktoEncoder writes the Akto traffic record as JSON bytes in the body.
 type aktoEncoder struct {
 	accountID, vxlanID string
+	maxTraces          int
 	resources          *resources
 	sources            []*aktoSource // by pairing.Source, filled on first use
+	// headersHead opens every record's request headers, up to the value of
+	// x-akto-message-id (escaped for inside the headers string).
+	headersHead string
 
-	buf   []byte
-	ids   textArena
-	names []string
-	texts []span // of the replies' escaped texts in buf
+	buf    []byte
+	ids    textArena
+	names  []string
+	texts  []span // of the replies' escaped texts in buf
+	steps  []stepSummary
+	traces tracesBuilder
+}
+
+func newAktoEncoder(cfg *Config, res *resources) *aktoEncoder {
+	var b []byte
+	b = append(b, `"{\"host\":\"`...)
+	b = appendNestedContent(b, strings.ToLower(cfg.AktoHost))
+	b = append(b, `\",\"content-type\":\"application/json\",\"`+schema.AktoHeaderMessageID+`\":\"`...)
+	return &aktoEncoder{accountID: cfg.AktoAccountID, vxlanID: cfg.AktoVxlanID, maxTraces: cfg.MaxTracesBytes,
+		resources: res, headersHead: string(b)}
 }
 
 // span is a range of bytes.
@@ -33,29 +49,24 @@ func (e *aktoEncoder) readsText() bool { return true }
 const aktoIPPlaceholder = "0.0.0.0"
 
 // aktoSource is what an Akto record takes from its source resource, written
-// once per source: the agent name as Akto spells hosts and tags, the
-// request headers (a JSON string), and the agent's members of the tag
-// (escaped for inside the tag string).
+// once per source: the agent's name as Akto spells it, the source's own
+// request header (escaped for inside the headers string) and the tag (a
+// JSON string: the same for every record of the agent).
 type aktoSource struct {
-	botName string
-	headers string
-	tagTail string
+	botName    string
+	headerTail string
+	tag        string
 }
 
-// aktoTagKeys are the agent attributes (from Dataverse, when the receiver
-// has them) repeated in the Akto tag, under the tag's own key names. Names
-// are sanitised as Akto spells bot-name.
-var aktoTagKeys = []struct {
-	attr, tag string
-	sanitise  bool
-}{
-	{schema.AppInsightsAppID, "app-id", false},
-	{schema.AgentID, "bot-id", false},
-	{schema.AgentSchemaName, "bot-schemaname", true},
-	{schema.AgentEnvironmentID, "bot-environment-id", false},
-	{schema.AgentPublishedState, "bot-published-state", false},
-	{schema.AgentAuthenticationMode, "bot-authentication-mode", false},
-	{schema.AgentUnauthenticated, "unauthenticated", false},
+// aktoTagKeys are the agent's attributes (from Dataverse, when the receiver
+// has them) that the tag carries, under the tag's own keys, exactly as they
+// are. bot-published-state is written only for a published agent.
+var aktoTagKeys = []struct{ attr, tag string }{
+	{schema.AgentID, schema.AktoTagBotID},
+	{schema.AgentSchemaName, schema.AktoTagSchemaName},
+	{schema.AgentEnvironmentID, schema.AktoTagEnvironmentID},
+	{schema.AgentAuthenticationMode, schema.AktoTagAuthMode},
+	{schema.AgentUnauthenticated, schema.AktoTagUnauthenticated},
 }
 
 func (e *aktoEncoder) source(src pairing.Source) *aktoSource {
@@ -73,38 +84,59 @@ func newAktoSource(attrs pcommon.Map) *aktoSource {
 	if v, ok := attrs.Get(schema.AgentName); ok {
 		s.botName = sanitizeAgentName(v.AsString())
 	}
-	var b []byte
-	b = append(b, `{"host":`...)
-	b = appendJSONString(b, s.botName+".copilot-studio")
-	b = append(b, `,"content-type":"application/json"}`...)
-	s.headers = string(appendJSONString(nil, string(b)))
+	if v, ok := attrs.Get(schema.AppInsightsAppID); ok && v.AsString() != "" {
+		s.headerTail = string(appendHeader(nil, schema.AktoHeaderAppID, v.AsString()))
+	}
 
-	b = b[:0]
+	var b []byte
+	b = append(b, '{')
+	b = appendMember(b, schema.AktoTagSource, schema.AktoTagSourceValue)
+	b = append(b, ',')
+	b = appendMember(b, schema.AktoTagBotName, s.botName)
+	b = append(b, ',')
+	b = appendMember(b, schema.AktoTagGenAI, schema.AktoGenAIValue)
 	for _, k := range aktoTagKeys {
 		if v, ok := attrs.Get(k.attr); ok && v.AsString() != "" {
-			value := v.AsString()
-			if k.sanitise {
-				value = sanitizeAgentName(value)
-			}
 			b = append(b, ',')
-			b = appendJSONString(b, k.tag)
-			b = append(b, ':')
-			b = appendJSONString(b, value)
+			b = appendMember(b, k.tag, v.AsString())
 		}
 	}
-	s.tagTail = string(appendJSONContent(nil, string(b)))
+	if v, ok := attrs.Get(schema.AgentPublishedState); ok && v.Str() == schema.PublishedStatePublished {
+		b = append(b, ',')
+		b = appendMember(b, schema.AktoTagPublishedState, schema.PublishedStatePublished)
+	}
+	b = append(b, '}')
+	s.tag = string(appendJSONString(nil, string(b)))
 	return s
 }
 
-// sanitizeAgentName spells an agent name as Akto's hosts and tags do: every
-// character that is not a letter or a digit becomes '-', runs of '-'
-// collapse, leading and trailing '-' go, and the result is lower-cased.
+// appendMember appends "key":"value" (plain JSON).
+func appendMember(b []byte, key, value string) []byte {
+	b = appendJSONString(b, key)
+	b = append(b, ':')
+	return appendJSONString(b, value)
+}
+
+// appendHeader appends ,"key":"value" escaped for inside the request
+// headers string (the keys need no escaping).
+func appendHeader(b []byte, key, value string) []byte {
+	b = append(b, `,\"`...)
+	b = append(b, key...)
+	b = append(b, `\":\"`...)
+	b = appendNestedContent(b, value)
+	return append(b, `\"`...)
+}
+
+// sanitizeAgentName spells an agent name as Akto's collections and tags do:
+// every run of characters that are not letters, digits or '-' becomes one
+// '-', runs of '-' collapse, leading and trailing '-' go, and the result is
+// lower-cased (Unicode letters and digits are kept), in that order.
 func sanitizeAgentName(name string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range strings.ToLower(name) {
+	for _, r := range name {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-			dash = true
+			dash = true // '-' too: a run of them is one separator
 			continue
 		}
 		if dash && b.Len() > 0 {
@@ -113,7 +145,7 @@ func sanitizeAgentName(name string) string {
 		dash = false
 		b.WriteRune(r)
 	}
-	return b.String()
+	return strings.ToLower(b.String())
 }
 
 func (e *aktoEncoder) encode(rec plog.LogRecord, t *pairing.Turn) {
@@ -135,36 +167,157 @@ func (e *aktoEncoder) record(b []byte, t *pairing.Turn) []byte {
 	b = appendPathSegment(b, c.ID())
 	b = append(b, "/message/"...)
 	b = strconv.AppendInt(b, int64(t.Index()), 10)
+	hasSteps := false
+	for i := range t.Len() {
+		if t.Row(i).Kind.IsStep() {
+			hasSteps = true
+			break
+		}
+	}
 	b = append(b, `","method":"POST","requestHeaders":`...)
-	b = append(b, src.headers...)
+	b = e.requestHeaders(b, t, src, hasSteps)
 	b = append(b, `,"responseHeaders":"{\"content-type\":\"application/json\"}","requestPayload":`...)
 	b = e.requestPayload(b, t)
 	b = append(b, `,"responsePayload":`...)
 	b = e.responsePayload(b, t)
 	b = append(b, `,"ip":"`+aktoIPPlaceholder+`","time":"`...)
 	b = strconv.AppendInt(b, t.At()/int64(time.Second), 10)
-	b = append(b, `","statusCode":"`...)
 	if t.Outcome() == pairing.OutcomeFailed {
-		b = append(b, "500"...)
+		b = append(b, `","statusCode":"500","type":"HTTP/1.1","status":"Internal Server Error"`...)
 	} else {
-		b = append(b, "200"...)
+		b = append(b, `","statusCode":"200","type":"HTTP/1.1","status":"OK"`...)
 	}
-	b = append(b, `","type":"HTTP/1.1","status":"OK","akto_account_id":`...)
+	b = e.trailer(b, src)
+	if hasSteps {
+		b = append(b, `,"_traces":`...)
+		b = appendJSONString(b, unsafeString(e.traces.build(t, e.maxTraces)))
+	}
+	return append(b, '}')
+}
+
+// trailer appends the fields every record of a source ends with: the
+// account, is_pending, source and the tag.
+func (e *aktoEncoder) trailer(b []byte, src *aktoSource) []byte {
+	b = append(b, `,"akto_account_id":`...)
 	b = appendJSONString(b, e.accountID)
 	b = append(b, `,"akto_vxlan_id":`...)
 	b = appendJSONString(b, e.vxlanID)
 	b = append(b, `,"is_pending":"false","source":"MIRRORING","tag":`...)
-	b = e.tag(b, t, src)
-	return append(b, '}')
+	return append(b, src.tag...)
 }
+
+// requestHeaders is a JSON string holding the host, the content type and
+// everything that differs per turn: the turn id (x-akto-message-id), its
+// conversation, index, user message, channel, locale, user, topics, tool
+// calls and error codes.
+func (e *aktoEncoder) requestHeaders(b []byte, t *pairing.Turn, src *aktoSource, hasSteps bool) []byte {
+	c := t.Conversation()
+	b = append(b, e.headersHead...)
+	b = t.AppendID(b)
+	b = append(b, `\"`...)
+	b = appendHeader(b, schema.AktoHeaderConversationID, c.ID())
+	b = append(b, `,\"`+schema.AktoHeaderTurnIndex+`\":\"`...)
+	b = strconv.AppendInt(b, int64(t.Index()), 10)
+	b = append(b, `\"`...)
+	if r := t.Request(); r != nil {
+		b = appendHeader(b, schema.AktoHeaderActivityID, r.Activity)
+		if r.Detail != "" {
+			b = appendHeader(b, schema.AktoHeaderUserID, r.Detail)
+		}
+	}
+	if ch := c.Channel(); ch != "" {
+		b = appendHeader(b, schema.AktoHeaderChannel, ch)
+	}
+	if l := c.Locale(); l != "" {
+		b = appendHeader(b, schema.AktoHeaderLocale, l)
+	}
+	e.names = t.Topics(e.names[:0])
+	if topics := e.names; len(topics) > 0 {
+		b = append(b, `,\"`+schema.AktoHeaderTopics+`\":\"`...)
+		for i, name := range topics {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendNestedContent(b, name)
+		}
+		b = append(b, `\"`...)
+	}
+	b = e.turnExtras(b, t, hasSteps)
+	b = append(b, src.headerTail...)
+	return append(b, `}"`...)
+}
+
+// turnExtras appends the headers only some turns have: the tool calls of a
+// planned turn, the error codes of a failed one.
+func (e *aktoEncoder) turnExtras(b []byte, t *pairing.Turn, hasSteps bool) []byte {
+	if hasSteps {
+		e.steps = collectSteps(e.steps[:0], t, false)
+		if len(e.steps) > 0 {
+			b = append(b, `,\"`+schema.AktoHeaderToolCalls+`\":\"`...)
+			for i := range e.steps {
+				if i == maxToolCallsListed {
+					b = append(b, `, +`...)
+					b = strconv.AppendInt(b, int64(len(e.steps)-i), 10)
+					b = append(b, " more"...)
+					break
+				}
+				st := &e.steps[i]
+				if i > 0 {
+					b = append(b, ", "...)
+				}
+				id := st.toolID
+				if id == "" {
+					id = st.stepID
+				}
+				b = appendNestedContent(b, id)
+				b = append(b, '=')
+				b = append(b, st.state...)
+			}
+			b = append(b, `\"`...)
+		}
+	}
+	if t.Outcome() == pairing.OutcomeFailed {
+		n := 0
+		for i := range t.Len() {
+			r := t.Row(i)
+			code := ""
+			switch {
+			case r.Kind == pairing.KindError:
+				code = r.Detail
+			case r.Kind == pairing.KindStepError:
+				code = unpackStep(r.Detail).errorCode
+			}
+			if code == "" {
+				continue
+			}
+			if n == 0 {
+				b = append(b, `,\"`+schema.AktoHeaderErrorCodes+`\":\"`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = appendNestedContent(b, code)
+			n++
+		}
+		if n > 0 {
+			b = append(b, `\"`...)
+		}
+	}
+	return b
+}
+
+// maxToolCallsListed bounds the tool-calls header; the rest are counted.
+const maxToolCallsListed = 64
 
 // appendPathSegment percent-encodes every byte but the unreserved ones
 // (RFC 3986), so that Teams ids with ':', '@', ';' and '=' stay one plain
-// path segment; url.PathUnescape reads it back.
+// path segment; url.PathUnescape reads it back. A segment of dots only
+// ("." or "..") has its dots encoded too: as they are, a path resolver
+// would read them as "this" or "the parent" segment.
 func appendPathSegment(b []byte, s string) []byte {
+	dots := strings.Trim(s, ".") == ""
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '~' || (c == '.' && !dots) {
 			b = append(b, c)
 			continue
 		}
@@ -173,37 +326,21 @@ func appendPathSegment(b []byte, s string) []byte {
 	return b
 }
 
-// requestPayload is the user's message as a JSON string holding
-// {"text","activityId","channelId","locale","userId"}; "" for a turn
-// without one.
+// requestPayload is what the user said, as a JSON string holding
+// {"text"}; "" for a turn without a user message.
 func (e *aktoEncoder) requestPayload(b []byte, t *pairing.Turn) []byte {
 	r := t.Request()
 	if r == nil {
 		return append(b, `""`...)
 	}
-	c := t.Conversation()
 	b = append(b, `"{\"text\":\"`...)
 	b = appendNestedContent(b, r.Text)
-	b = append(b, `\",\"activityId\":\"`...)
-	b = appendNestedContent(b, r.Activity)
-	if ch := c.Channel(); ch != "" {
-		b = append(b, `\",\"channelId\":\"`...)
-		b = appendNestedContent(b, ch)
-	}
-	if l := c.Locale(); l != "" {
-		b = append(b, `\",\"locale\":\"`...)
-		b = appendNestedContent(b, l)
-	}
-	if r.Detail != "" {
-		b = append(b, `\",\"userId\":\"`...)
-		b = appendNestedContent(b, r.Detail)
-	}
 	return append(b, `\"}"`...)
 }
 
-// responsePayload is the agent's replies as a JSON string holding
-// {"text": the replies joined by newlines, "messages": [{"text",
-// "activityId"}, ...]} in send order; "" for a turn without any.
+// responsePayload is what the agent said, as a JSON string holding
+// {"text": the replies joined by newlines} and, when there are several,
+// "messages": [{"text"}, ...] in send order; "" for a turn without any.
 func (e *aktoEncoder) responsePayload(b []byte, t *pairing.Turn) []byte {
 	// Each text is escaped once, then copied into its message.
 	texts := e.texts[:0]
@@ -220,49 +357,24 @@ func (e *aktoEncoder) responsePayload(b []byte, t *pairing.Turn) []byte {
 		}
 	}
 	e.texts = texts
-	if len(texts) == 0 {
+	switch len(texts) {
+	case 0:
 		return append(b, `""`...)
+	case 1:
+		return append(b, `\"}"`...)
 	}
 	b = append(b, `\",\"messages\":[`...)
-	n := 0
-	for i := range t.Len() {
-		if r := t.Row(i); r.Kind == pairing.KindReply {
-			if n > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{\"text\":\"`...)
-			b = append(b, b[texts[n].from:texts[n].to]...)
-			b = append(b, `\",\"activityId\":\"`...)
-			b = appendNestedContent(b, r.Activity)
-			b = append(b, `\"}`...)
-			n++
+	for n, sp := range texts {
+		if n > 0 {
+			b = append(b, ',')
 		}
+		b = append(b, `{\"text\":\"`...)
+		b = append(b, b[sp.from:sp.to]...)
+		b = append(b, `\"}`...)
 	}
 	return append(b, `]}"`...)
 }
 
-// tag is a JSON string holding {"source":"COPILOT_STUDIO","bot-name",
-// "turn-id","channel","topics"} and the agent's own keys.
-func (e *aktoEncoder) tag(b []byte, t *pairing.Turn, src *aktoSource) []byte {
-	b = append(b, `"{\"source\":\"COPILOT_STUDIO\",\"bot-name\":\"`...)
-	b = appendNestedContent(b, src.botName)
-	b = append(b, `\",\"turn-id\":\"`...)
-	b = t.AppendID(b)
-	if ch := t.Conversation().Channel(); ch != "" {
-		b = append(b, `\",\"channel\":\"`...)
-		b = appendNestedContent(b, ch)
-	}
-	e.names = t.Topics(e.names[:0])
-	if topics := e.names; len(topics) > 0 {
-		b = append(b, `\",\"topics\":\"`...)
-		for i, name := range topics {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendNestedContent(b, name)
-		}
-	}
-	b = append(b, `\"`...)
-	b = append(b, src.tagTail...)
-	return append(b, `}"`...)
-}
+// unsafeString views b as a string without copying; b must not change
+// while the string is in use.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

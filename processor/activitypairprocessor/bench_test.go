@@ -111,15 +111,18 @@ type benchConsumer interface {
 	consumer.Logs
 }
 
+// batcher makes the benchmarks' batches (benchRows, stepRows, toolCallRows).
+type batcher interface{ batch(size int) plog.Logs }
+
 // runRowsBenchmark pushes batches through c after warm (untimed) rows, and
 // reports rows/s, ns/row and allocations per row.
-func runRowsBenchmark(b *testing.B, c benchConsumer, g *benchRows, warm int) {
+func runRowsBenchmark(b *testing.B, c benchConsumer, g batcher, warm int) {
 	runRowsBenchmarkWait(b, c, g, warm, func(int) {})
 }
 
 // runRowsBenchmarkWait also waits, inside the timing, until wait says the
 // rows sent so far have all been processed (for asynchronous components).
-func runRowsBenchmarkWait(b *testing.B, c benchConsumer, g *benchRows, warm int, wait func(rows int)) {
+func runRowsBenchmarkWait(b *testing.B, c benchConsumer, g batcher, warm int, wait func(rows int)) {
 	ctx := context.Background()
 	warmRows := warm
 	for warm > 0 {
@@ -287,8 +290,9 @@ func (s *countingSink) waitFor(n int) {
 // without the cost of writing records.
 type nopEncoder struct{}
 
-func (nopEncoder) encode(plog.LogRecord, *pairing.Turn) {}
-func (nopEncoder) readsText() bool                      { return false }
+func (nopEncoder) encode(plog.LogRecord, *pairing.Turn)                          {}
+func (nopEncoder) readsText() bool                                               { return false }
+func (nopEncoder) encodeToolCall(plog.LogRecord, plog.LogRecord, pairing.Source) {}
 
 // BenchmarkPairingFormats splits the cost per row between pairing and
 // writing the output, at 1000 open conversations.

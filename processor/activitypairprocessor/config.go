@@ -7,7 +7,34 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
+
+// Bounds of max_traces_bytes.
+const (
+	defaultMaxTracesBytes = 256 << 10
+	minMaxTracesBytes     = 4 << 10
+)
+
+// validHost reports whether h is a host name: labels of letters, digits and
+// '-', separated by dots.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // Output formats.
 const (
@@ -59,6 +86,16 @@ type Config struct {
 	AktoAccountID string `mapstructure:"akto_account_id"`
 	AktoVxlanID   string `mapstructure:"akto_vxlan_id"`
 
+	// AktoHost is the host request header of every Akto record. Akto files
+	// an agent's records in the collection <agent name>.<host>, prefixing
+	// the agent name itself.
+	AktoHost string `mapstructure:"akto_host"`
+
+	// MaxTracesBytes bounds the _traces field of an Akto record (a turn's
+	// plan and tool activities, as JSON text): past it, tool outputs are
+	// cut first, then whole activities from the end, and a marker says so.
+	MaxTracesBytes int `mapstructure:"max_traces_bytes"`
+
 	_ struct{}
 }
 
@@ -72,6 +109,8 @@ func createDefaultConfig() component.Config {
 		EmittedIDsTTL:    time.Hour,
 		AktoAccountID:    "1000000",
 		AktoVxlanID:      "0",
+		AktoHost:         schema.AktoDefaultHost,
+		MaxTracesBytes:   defaultMaxTracesBytes,
 	}
 }
 
@@ -106,6 +145,12 @@ func (c *Config) Validate() error {
 		}
 		if strings.TrimSpace(c.AktoVxlanID) == "" {
 			add("akto_vxlan_id is empty: give the Akto VXLAN id (default 0)")
+		}
+		if !validHost(c.AktoHost) {
+			add("akto_host %q is not a host name: use letters, digits, '-' and '.' only, without the agent's name (Akto adds it; default %s)", c.AktoHost, schema.AktoDefaultHost)
+		}
+		if c.MaxTracesBytes < minMaxTracesBytes {
+			add("max_traces_bytes %d is too small: use at least %d (default %d; Kafka's record limit is 1 MB, the Akto ingestion service's string limit 5 MiB)", c.MaxTracesBytes, minMaxTracesBytes, defaultMaxTracesBytes)
 		}
 	}
 	return errors.Join(errs...)

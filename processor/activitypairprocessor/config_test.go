@@ -25,6 +25,7 @@ func TestLoadConfig(t *testing.T) {
 		{component.NewIDWithName(metadata.Type, "custom"), &Config{
 			Format: formatOTLP, ReplyTimeout: 20 * time.Minute, ReorderWindow: 0, MaxOpenTurns: 1000, MaxBufferedBytes: 64 << 20,
 			EmittedIDsTTL: 2 * time.Hour, StorageID: &storage, AktoAccountID: "42", AktoVxlanID: "7",
+			AktoHost: "akto.contoso.example", MaxTracesBytes: 1 << 20,
 		}},
 	} {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -47,11 +48,14 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	cfg.MaxBufferedBytes = 1000
 	cfg.EmittedIDsTTL = 0
 	cfg.AktoAccountID = " "
+	cfg.AktoHost = "HR Agent.copilot.microsoft.com"
+	cfg.MaxTracesBytes = 100
 	err := cfg.Validate()
 	require.Error(t, err)
 	for _, want := range []string{
 		`format "json" is unknown`, "reply_timeout 0s is too short", "reorder_window -1s must not be negative",
 		"max_open_turns 0 must be at least 1", "max_buffered_bytes 1000 is too small", "emitted_ids_ttl 0s must be positive", "akto_account_id is empty",
+		`akto_host "HR Agent.copilot.microsoft.com" is not a host name`, "max_traces_bytes 100 is too small",
 	} {
 		assert.ErrorContains(t, err, want)
 	}

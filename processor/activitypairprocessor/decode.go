@@ -1,6 +1,7 @@
 package activitypairprocessor
 
 import (
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -17,7 +18,7 @@ import (
 const inputWindow = 16
 
 // add decodes the records of ld and buffers them in the core, a window at
-// a time. It returns how many rows were duplicates and how many were
+// a time; tool-call records are set aside in p.calls. It returns how many rows were duplicates and how many were
 // malformed (a record without conversation id or item id cannot be paired:
 // each is logged with its item id, up to a cap per call).
 func (p *pairProcessor) add(ld plog.Logs, now int64) (duplicates, malformed int) {
@@ -34,6 +35,14 @@ func (p *pairProcessor) add(ld plog.Logs, now int64) (duplicates, malformed int)
 				in = append(in, pairing.Input{})
 				e := &in[len(in)-1]
 				item := decodeRow(rec, &e.Row, &e.Context)
+				if e.Row.Kind == 0 { // a tool call: passed on at once, not paired
+					if !srcKnown {
+						src, srcKnown = p.resources.of(rl.Resource()), true
+					}
+					p.calls = append(p.calls, toolCall{rec: rec, src: src})
+					in = in[:len(in)-1]
+					continue
+				}
 				if item == "" || e.Context.Conversation == "" {
 					malformed++
 					p.badRows.Warn("Row without conversation id or item id skipped: it cannot be paired", zap.String("item_id", item))
@@ -58,6 +67,7 @@ func (p *pairProcessor) add(ld plog.Logs, now int64) (duplicates, malformed int)
 // decodeRow reads one log record into r and rc (zero) and returns its item
 // id as text: a record without it or without a conversation id cannot be
 // paired. r is filled in place: a row is 128 bytes, copied at every return.
+// A tool-call record is not a row: r.Kind is left 0.
 func decodeRow(rec plog.LogRecord, r *pairing.Row, rc *pairing.Context) (item string) {
 	var eventName, activityType, userID, topicKind, errorCode, errorMessage string
 	// Str is "" for a value that is not a string: such a value counts as
@@ -115,11 +125,26 @@ func decodeRow(rec plog.LogRecord, r *pairing.Row, rc *pairing.Context) (item st
 		if errorMessage != "" {
 			r.Text = errorMessage
 		}
+	case schema.ToolCallEventName:
+		r.Kind = 0 // not a row: passed on at once (toolcall.go)
+		return item
+	case schema.EventPlanReceived, schema.EventPlanReceivedDebug, schema.EventPlanStepTriggered,
+		schema.EventPlanStepBindUpdate, schema.EventPlanStepFinished, schema.EventPluginStepFinished,
+		schema.EventPlanFinished, schema.EventUniversalSearch, schema.EventKnowledgeTrace:
+		r.Kind = pairing.KindStep
+	case schema.EventPlanStepBlocked, schema.EventErrorTrace, schema.EventLegacyErrorCodeKind, schema.EventDynamicServerError:
+		r.Kind = pairing.KindStepError
+	case schema.EventConversationInfo, schema.EventSessionInfo:
+		r.Kind = pairing.KindContext
 	default:
 		r.Kind = pairing.KindFlow
 	}
 	if r.Kind != pairing.KindRequest && r.Kind != pairing.KindReply && r.Kind != pairing.KindError {
+		text := r.Text
 		r.Text = "" // not output: do not hold it
+		if r.Kind.IsStep() {
+			decodeStep(rec, r, activityType, text)
+		}
 	}
 
 	r.At = int64(rec.Timestamp())
@@ -133,4 +158,54 @@ func decodeRow(rec plog.LogRecord, r *pairing.Row, rc *pairing.Context) (item st
 	r.SetObserved(observed)
 	r.Item = pairing.NewItemID(item)
 	return item
+}
+
+// decodeStep reads what a plan, step or error row carries (see stepInfo):
+// the activity's value becomes the row's Text, the rest is packed into its
+// Detail. A step the receiver read as failed or blocked fails its turn.
+// Only step rows pay for this second pass over the attributes.
+func decodeStep(rec plog.LogRecord, r *pairing.Row, activityType, text string) {
+	info := stepInfo{typ: activityType, text: text}
+	for k, v := range rec.Attributes().All() {
+		switch k {
+		case schema.ActivityName:
+			info.name = v.Str()
+		case schema.ActivityValueType:
+			info.valueType = v.Str()
+		case schema.ActivityRole:
+			info.role = v.Str()
+		case schema.ActivityValue:
+			r.Text = v.Str()
+		case schema.PlanID:
+			info.planID = v.Str()
+		case schema.ToolCallID:
+			info.stepID = v.Str()
+		case schema.ToolID:
+			info.toolID = v.Str()
+		case schema.ToolKind:
+			info.toolKind = v.Str()
+		case schema.StepState:
+			info.state = v.Str()
+		case schema.StepDurationMS:
+			if v.Type() == pcommon.ValueTypeInt {
+				info.durationMS = strconv.FormatInt(v.Int(), 10)
+			}
+		case schema.ErrorCode:
+			info.errorCode = v.Str()
+		case schema.ErrorMessage:
+			info.errorMessage = v.Str()
+		}
+	}
+	if info.name == "" && info.valueType == "" {
+		// a record from elsewhere than the transcripts receiver: its event
+		// name is the activity's kind
+		info.name = rec.EventName()
+		if v, ok := rec.Attributes().Get(schema.EventName); ok {
+			info.name = v.Str()
+		}
+	}
+	if info.state == schema.StepStateFailed || info.state == schema.StepStateBlocked {
+		r.Kind = pairing.KindStepError
+	}
+	r.Detail = info.pack()
 }

@@ -1,6 +1,7 @@
 package activitypairprocessor
 
 import (
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -11,12 +12,15 @@ import (
 )
 
 // otlpMaxAttributes is how many attributes an OTLP turn record has at most.
-const otlpMaxAttributes = 18
+const otlpMaxAttributes = 19
 
 var outcomeNames = [pairing.OutcomeCount]string{schema.OutcomePaired, schema.OutcomeRequestOnly, schema.OutcomeResponseOnly, schema.OutcomeFailed}
 
 // otlpEncoder writes the turn as structured attributes.
-type otlpEncoder struct{ ids textArena }
+type otlpEncoder struct {
+	ids   textArena
+	steps []stepSummary
+}
 
 func (e *otlpEncoder) readsText() bool { return false }
 
@@ -49,10 +53,21 @@ func (e *otlpEncoder) encode(rec plog.LogRecord, t *pairing.Turn) {
 	var errorCodes pcommon.Slice
 	hasErrors := false
 	var first, last, firstReply int64 = t.Row(0).At, t.Row(0).At, 0
+	hasSteps := false
 	for i := range t.Len() {
 		r := t.Row(i)
 		last = max(last, r.At)
 		switch r.Kind {
+		case pairing.KindStepError:
+			if code := unpackStep(r.Detail).errorCode; code != "" {
+				if !hasErrors {
+					errorCodes, hasErrors = attrs.PutEmptySlice(schema.TurnErrorCodes), true
+				}
+				errorCodes.AppendEmpty().SetStr(code)
+			}
+			hasSteps = true
+		case pairing.KindStep:
+			hasSteps = true
 		case pairing.KindReply:
 			texts.AppendEmpty().SetStr(r.Text)
 			ids.AppendEmpty().SetStr(r.Activity)
@@ -76,4 +91,42 @@ func (e *otlpEncoder) encode(rec plog.LogRecord, t *pairing.Turn) {
 	if request != nil && firstReply != 0 {
 		attrs.PutInt(schema.TurnFirstReplyMS, (firstReply-request.At)/int64(time.Millisecond))
 	}
+	if hasSteps {
+		e.putSteps(attrs, t)
+	}
+}
+
+// putSteps writes the turn's plan steps as a slice of maps (schema.TurnSteps).
+func (e *otlpEncoder) putSteps(attrs pcommon.Map, t *pairing.Turn) {
+	e.steps = collectSteps(e.steps[:0], t, true)
+	if len(e.steps) == 0 {
+		return
+	}
+	steps := attrs.PutEmptySlice(schema.TurnSteps)
+	steps.EnsureCapacity(len(e.steps))
+	for i := range e.steps {
+		st := &e.steps[i]
+		m := steps.AppendEmpty().SetEmptyMap()
+		m.EnsureCapacity(11)
+		for _, kv := range [...]struct{ key, value string }{
+			{schema.PlanID, st.planID},
+			{schema.ToolCallID, st.stepID},
+			{schema.ToolID, st.toolID},
+			{schema.ToolKind, st.toolKind},
+			{schema.StepState, st.state},
+			{schema.PlannerThought, st.thought},
+			{schema.ToolArguments, st.arguments},
+			{schema.ToolResult, st.result},
+			{schema.ErrorCode, st.errorCode},
+			{schema.ErrorMessage, st.errorMessage},
+		} {
+			if kv.value != "" {
+				m.PutStr(kv.key, kv.value)
+			}
+		}
+		if ms, err := strconv.ParseInt(st.durationMS, 10, 64); err == nil {
+			m.PutInt(schema.StepDurationMS, ms)
+		}
+	}
+	clear(e.steps) // hold no strings of these rows
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/aktocheck"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -64,6 +65,7 @@ func TestAktoRecordsMatchGolden(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(want), got.String())
 
+	require.NoError(t, aktocheck.Records(aktoValues(h), aktocheck.Options{Agents: []aktocheck.Agent{{Name: "HR Agent (Contoso) – EU"}}}))
 	turns := h.turns()
 	require.Len(t, turns, 3)
 	assert.Equal(t, "hr-agent-contoso-eu", turns[0].BotName)
@@ -75,6 +77,7 @@ func TestAktoRecordsMatchGolden(t *testing.T) {
 
 func TestAktoTagCarriesTheAgentFromDataverse(t *testing.T) {
 	attrs := pcommon.NewMap()
+	attrs.PutStr(schema.AppInsightsAppID, "00000000-app")
 	attrs.PutStr(schema.AgentName, "  Contoso__IT  Help!! ")
 	attrs.PutStr(schema.AgentID, "bot-1")
 	attrs.PutStr(schema.AgentSchemaName, "cr44e_ContosoIT")
@@ -84,8 +87,32 @@ func TestAktoTagCarriesTheAgentFromDataverse(t *testing.T) {
 	attrs.PutBool(schema.AgentUnauthenticated, true)
 	res := newAktoSource(attrs)
 	assert.Equal(t, "contoso-it-help", res.botName)
-	assert.Equal(t, `"{\"host\":\"contoso-it-help.copilot-studio\",\"content-type\":\"application/json\"}"`, res.headers)
-	assert.Equal(t, `,\"bot-id\":\"bot-1\",\"bot-schemaname\":\"cr44e-contosoit\",\"bot-environment-id\":\"env-1\",\"bot-published-state\":\"published\",\"bot-authentication-mode\":\"none\",\"unauthenticated\":\"true\"`, res.tagTail)
+	assert.Equal(t, `,\"x-copilotstudio-app-id\":\"00000000-app\"`, res.headerTail, "the app id is a request header, not a tag")
+	assert.Equal(t, map[string]any{
+		"source": "COPILOT_STUDIO", "bot-name": "contoso-it-help", "gen-ai": "Gen AI",
+		"bot-id": "bot-1", "bot-schemaname": "cr44e_ContosoIT", "bot-environment-id": "env-1",
+		"bot-published-state": "published", "bot-authentication-mode": "none", "unauthenticated": "true",
+	}, jsonObject(t, jsonString(t, res.tag)), "the schema name exactly as Dataverse has it")
+
+	// Akto reads the key's presence as published: an agent that is not has none.
+	for _, state := range []string{schema.PublishedStateUnpublished, schema.PublishedStateInactive} {
+		attrs.PutStr(schema.AgentPublishedState, state)
+		tag := jsonObject(t, jsonString(t, newAktoSource(attrs).tag))
+		assert.NotContains(t, tag, "bot-published-state", state)
+	}
+	// Without Dataverse: what is constant per agent and nothing else.
+	bare := pcommon.NewMap()
+	bare.PutStr(schema.AgentName, "HR Agent")
+	assert.Equal(t, map[string]any{"source": "COPILOT_STUDIO", "bot-name": "hr-agent", "gen-ai": "Gen AI"},
+		jsonObject(t, jsonString(t, newAktoSource(bare).tag)))
+}
+
+// jsonString decodes a JSON string literal.
+func jsonString(t *testing.T, literal string) string {
+	t.Helper()
+	var s string
+	require.NoError(t, json.Unmarshal([]byte(literal), &s))
+	return s
 }
 
 func TestSanitizeAgentName(t *testing.T) {
@@ -93,6 +120,8 @@ func TestSanitizeAgentName(t *testing.T) {
 		"HR Agent":                "hr-agent",
 		"HR Agent (Contoso) – EU": "hr-agent-contoso-eu",
 		"--Ünïcode Bøt--":         "ünïcode-bøt",
+		"a - b":                   "a-b",
+		"Agent_v2.1 (beta)":       "agent-v2-1-beta",
 		"日本語 エージェント":              "日本語-エージェント",
 		"!!!":                     "",
 	} {

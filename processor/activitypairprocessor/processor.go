@@ -48,6 +48,7 @@ type pairProcessor struct {
 	enc       encoder
 	store     *store // nil without storage
 	inputs    []pairing.Input
+	calls     []toolCall // toolcall.go: the current batch's tool calls
 	badRows   *logcap.Logger
 
 	stopTicker func()
@@ -206,9 +207,12 @@ func (p *pairProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	}
 
 	p.selection.Reset()
-	p.core.SelectComplete(&p.selection)
-	p.core.SelectEvictions(&p.selection)
-	return p.emitAndSave(ctx)
+	callsErr := p.passToolCalls(ctx) // toolcall.go
+	if callsErr == nil {
+		p.core.SelectComplete(&p.selection)
+		p.core.SelectEvictions(&p.selection)
+	}
+	return errors.Join(callsErr, p.emitAndSave(ctx))
 }
 
 // sweep emits the turns of conversations idle for reply_timeout, and
@@ -259,6 +263,9 @@ func (p *pairProcessor) emit(ctx context.Context) error {
 					p.telemetry.ActivitypairTurnsEmitted.Add(ctx, int64(n), p.turnAttrs[o][t])
 				}
 			}
+		}
+		if n := sel.Absorbed(); n > 0 {
+			p.telemetry.ActivitypairRowsAbsorbed.Add(ctx, int64(n))
 		}
 		p.core.Commit(sel)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/aktocheck"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/metadatatest"
 )
@@ -172,6 +173,12 @@ func TestAnyRowsGiveValidAktoRecords(t *testing.T) {
 				require.Equal(t, 1, seen[r.ItemID], "row %s", r.ItemID)
 			}
 			require.Len(t, seen, len(w.Rows))
+			// and Akto files each as it should, whatever the batches
+			var agents []aktocheck.Agent
+			for _, a := range workload.DefaultAgents {
+				agents = append(agents, aktocheck.Agent{Name: a.Name})
+			}
+			require.NoError(t, aktocheck.Records(aktoValues(h), aktocheck.Options{Agents: agents}))
 		})
 	}
 }

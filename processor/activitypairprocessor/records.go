@@ -18,13 +18,16 @@ type encoder interface {
 	// (the Akto encoder escapes them), which makes them worth bringing
 	// into the CPU caches first (internal/pairing/warm.go).
 	readsText() bool
+	// encodeToolCall writes the record of one tool call (toolcall.go),
+	// read from in, whose source is src, into out.
+	encodeToolCall(out, in plog.LogRecord, src pairing.Source)
 }
 
 func newEncoder(cfg *Config, res *resources) encoder {
 	if cfg.Format == formatOTLP {
 		return &otlpEncoder{}
 	}
-	return &aktoEncoder{accountID: cfg.AktoAccountID, vxlanID: cfg.AktoVxlanID, resources: res}
+	return newAktoEncoder(cfg, res)
 }
 
 // records writes the turns of the selection's current part as log records.
@@ -56,7 +59,9 @@ func newConversationLogs(rls plog.ResourceLogsSlice, source pcommon.Map, convers
 	attrs := rl.Resource().Attributes()
 	attrs.EnsureCapacity(source.Len() + 1)
 	source.CopyTo(attrs)
-	attrs.PutStr(schema.ConversationID, conversation)
+	if conversation != "" {
+		attrs.PutStr(schema.ConversationID, conversation)
+	}
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	records := sl.LogRecords()

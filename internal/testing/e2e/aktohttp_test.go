@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/aktocheck"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeakto"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
@@ -121,6 +122,7 @@ func TestAktoHTTPEndToEnd(t *testing.T) {
 			t.Fatalf("%d records with %d distinct turn ids for %d turns", len(records), len(ids), len(expectedSample))
 		}
 		checkNoCredentials(t, records)
+		checkAktoFiling(t, records, aktocheck.Options{Agents: agentsOf(sample.Turns)})
 	})
 
 	phase := func(seed uint64, conversations int) []workload.Turn {
@@ -228,6 +230,7 @@ func TestAktoHTTPEndToEnd(t *testing.T) {
 	}
 	t.Logf("whole run: %s; %d of the records arrived after the SIGKILL", report, len(records)-recordsBeforeKill)
 	checkNoCredentials(t, records)
+	checkAktoFiling(t, records, aktocheck.Options{Agents: agentsOf(expected, sample.Turns)})
 }
 
 // splitRefusedTurn picks the sample turn the stand-in refuses: the first

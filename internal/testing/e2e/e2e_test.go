@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/aktocheck"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
@@ -112,6 +113,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%d records with %d distinct turn ids for %d turns", len(values), len(ids), len(sample.Turns))
 		}
 		checkNoCredentials(t, values)
+		checkAktoFiling(t, values, aktocheck.Options{Agents: agentsOf(sample.Turns)})
 	})
 
 	t.Run("SIGKILL between a message and its reply", func(t *testing.T) {
@@ -202,6 +204,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("whole run: %s", report)
 	turnIDs(t, consumer.Values())
 	checkNoCredentials(t, consumer.Values())
+	checkAktoFiling(t, consumer.Values(), aktocheck.Options{Agents: agentsOf(expected)})
 }
 
 // turnIDs maps each record's turn id to the turn it names, and fails the

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -16,7 +17,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/aktocheck"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/localtls"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver"
 )
 
@@ -138,4 +143,188 @@ func startKafkaExporter(t *testing.T, conf *confmap.Conf) exporter.Logs {
 	}
 	t.Cleanup(func() { _ = exp.Shutdown(context.Background()) })
 	return exp
+}
+
+// TestDataverseOverlayEndToEnd runs the built collector with the Dataverse
+// overlay against stand-ins of Application Insights, Entra ID, Dataverse
+// and Kafka, on four kinds of agent: one anyone can use, published ones,
+// one never published, one Dataverse does not know. A backlog is read at
+// the first start; the collector is killed (SIGKILL) and a second backlog
+// waits while it is down; at the restart the agent list is throttled once.
+// Every record, on either topic, is filed as Akto files its own
+// connector's (aktocheck): no turn of an agent Dataverse knows leaves
+// without its identity, bot-published-state is there exactly for the
+// published ones, and the open agent's turns are on the unauthenticated
+// topic.
+func TestDataverseOverlayEndToEnd(t *testing.T) {
+	bin := harness.Binary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, mainTopic, unauthenticatedTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	azure, err := harness.StartAzure(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer azure.Close()
+
+	// The agents: workload.DefaultAgents, as Dataverse lists them.
+	agents := workload.DefaultAgents
+	bots := []fakedataverse.Bot{
+		{BotID: "bot-hr", Name: agents[0].Name, SchemaName: agents[0].Schema, AuthenticationMode: 2, PublishedOn: "2026-01-15T09:00:00Z"},
+		{BotID: "bot-it", Name: agents[1].Name, SchemaName: agents[1].Schema, AuthenticationMode: 1, PublishedOn: "2026-01-15T09:00:00Z"},
+		{BotID: "bot-travel", Name: agents[2].Name, SchemaName: agents[2].Schema, AuthenticationMode: 2}, // never published
+		{BotID: "bot-cafe", Name: agents[3].Name, SchemaName: agents[3].Schema, AuthenticationMode: 3, PublishedOn: "2026-02-01T10:00:00Z"},
+		// agents[4] is not in this environment
+	}
+	want := []aktocheck.Agent{
+		{Name: agents[0].Name, Published: true, Identified: true, SchemaName: agents[0].Schema},
+		{Name: agents[1].Name, Published: true, Identified: true, SchemaName: agents[1].Schema},
+		{Name: agents[2].Name, Identified: true, SchemaName: agents[2].Schema},
+		{Name: agents[3].Name, Published: true, Identified: true, SchemaName: agents[3].Schema},
+		{Name: agents[4].Name},
+	}
+	bundle, err := localtls.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dv *fakedataverse.Server
+	dv = fakedataverse.New(fakedataverse.Options{
+		TokenValidator: func(token string) bool {
+			scope, ok := azure.Entra.Scope(token)
+			return ok && scope == dv.URL+"/.default"
+		},
+		EnvironmentID: "env-contoso", TLS: bundle.ServerTLSConfig(),
+	}, bots...)
+	defer dv.Close()
+	caFile := filepath.Join(dir, "both-cas.pem")
+	concatCAFiles(t, caFile, azure.CAFile, bundle)
+
+	var consumers []*harness.Consumer
+	for _, topic := range []string{mainTopic, unauthenticatedTopic} {
+		c, err := harness.NewConsumer(cluster.ListenAddrs(), topic, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		consumers = append(consumers, c)
+	}
+
+	now := time.Now()
+	first := workload.Generate(harness.BacklogConfig(20261207, 40, now))
+	verifier, _ := azure.ServeBacklog(first, 20261208, now)
+
+	col, err := harness.StartCollector(ctx, harness.CollectorOptions{
+		Binary: bin, Config: harness.CollectorConfigPath(),
+		Overlays: []string{filepath.Join(root, "collector-config.dataverse.yaml")},
+		Env: harness.Env(azure.Env(), harness.FastEnv(), map[string]string{
+			"KAFKA_BROKERS": cluster.ListenAddrs()[0], "KAFKA_TOPIC": mainTopic, "KAFKA_UNAUTHENTICATED_TOPIC": unauthenticatedTopic,
+			"DATAVERSE_URL": dv.URL, "AZURE_CA_FILE": caFile,
+		}),
+		StorageDir: filepath.Join(dir, "storage"),
+	})
+	if err != nil {
+		if col != nil {
+			_ = col.Kill()
+		}
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = col.Kill()
+		if t.Failed() {
+			t.Logf("collector output:\n%s", col.Output())
+		}
+	}()
+
+	fed := make([]int, len(consumers))
+	waitDelivered := func(v *workload.Verifier, n int) {
+		t.Helper()
+		err := harness.WaitFor(ctx, 100*time.Millisecond, "every turn of the backlog on either topic", func() (bool, error) {
+			for i, c := range consumers {
+				values := c.Values()
+				for ; fed[i] < len(values); fed[i]++ {
+					v.Add(values[fed[i]])
+				}
+			}
+			return v.Delivered() >= n, nil
+		})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, v.Report())
+		}
+	}
+	waitDelivered(verifier, len(first.Turns))
+	if err := verifier.Report().Err(false); err != nil {
+		t.Fatalf("first backlog: %v", err)
+	}
+
+	// A second backlog builds up while the collector is down; at the
+	// restart the agent list answers 429 once before it is read.
+	if err := col.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	second := workload.Generate(workload.Config{
+		Seed: 20261209, Conversations: 30, Start: time.Now().Add(-30 * time.Minute), Span: 10 * time.Minute,
+		GreetingRate: 0.5, MissingReplyIDRate: 1.0 / 12,
+	})
+	restart := time.Now()
+	for i := range second.Rows {
+		second.Rows[i].IngestionTime = restart.Add(-time.Second - time.Duration(len(second.Rows)-i)*time.Millisecond)
+	}
+	azure.AppInsights.AddRows(second.Rows...)
+	dv.Throttle(1, 2)
+	if err := col.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	verifier.Expect(second.Turns)
+	waitDelivered(verifier, len(first.Turns)+len(second.Turns))
+	if err := verifier.Report().Err(true); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+
+	var all [][]byte
+	for i, c := range consumers {
+		values := c.Values()
+		all = append(all, values...)
+		for _, v := range values {
+			d, err := workload.DecodeAkto(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if open := d.BotName == workload.SanitizeAgentName(agents[1].Name, false); open != (i == 1) {
+				t.Errorf("a turn of %s is on topic %s", d.BotName, []string{mainTopic, unauthenticatedTopic}[i])
+			}
+		}
+	}
+	checkAktoFiling(t, all, aktocheck.Options{Agents: want})
+	t.Logf("%d records of %d agents checked: %s", len(all), len(want), verifier.Report())
+}
+
+// concatCAFiles writes to path the CA certificates of file and bundle, so
+// that one ca_file trusts both.
+func concatCAFiles(t *testing.T, path, file string, bundle *localtls.Bundle) {
+	t.Helper()
+	other := path + ".part"
+	if err := bundle.WriteCAFile(other); err != nil {
+		t.Fatal(err)
+	}
+	var pem []byte
+	for _, f := range []string{file, other} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pem = append(pem, b...)
+	}
+	if err := os.WriteFile(path, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
 // AktoRecord is the part of an Akto traffic record (see
@@ -15,6 +17,7 @@ import (
 type AktoRecord struct {
 	Path            string `json:"path"`
 	Method          string `json:"method"`
+	RequestHeaders  string `json:"requestHeaders"`
 	RequestPayload  string `json:"requestPayload"`
 	ResponsePayload string `json:"responsePayload"`
 	Time            string `json:"time"`
@@ -36,8 +39,10 @@ type Delivered struct {
 	Time              string
 }
 
-// turn-id is the tag key the activitypair processor writes its stable turn id
-// under; channel is looked up under each spelling a tag might use.
+// The turn id, the channel and the user message's activity id are read from
+// the request headers (schema.AktoHeader*), else from where earlier record
+// formats had them: the tag's turn-id and channel, the request payload's
+// activityId and channelId.
 const tagTurnID = "turn-id"
 
 var tagChannelKeys = []string{"channel", "channel-id", "channelId"}
@@ -66,15 +71,29 @@ func DecodeAkto(value []byte) (Delivered, error) {
 	d.Time = rec.Time
 	d.Failed = rec.StatusCode != "200"
 
+	var headers map[string]any
+	if rec.RequestHeaders != "" {
+		if err := json.Unmarshal([]byte(rec.RequestHeaders), &headers); err != nil {
+			return Delivered{}, fmt.Errorf("requestHeaders is not a JSON object: %w", err)
+		}
+	}
 	var tag map[string]any
 	if rec.Tag != "" {
 		if err := json.Unmarshal([]byte(rec.Tag), &tag); err != nil {
 			return Delivered{}, fmt.Errorf("tag is not a JSON object: %w", err)
 		}
 	}
-	d.TurnID = stringOf(tag[tagTurnID])
-	d.BotName = stringOf(tag["bot-name"])
+	d.TurnID = stringOf(headers[schema.AktoHeaderMessageID])
+	if d.TurnID == "" {
+		d.TurnID = stringOf(tag[tagTurnID])
+	}
+	d.BotName = stringOf(tag[schema.AktoTagBotName])
+	d.Channel = stringOf(headers[schema.AktoHeaderChannel])
+	d.RequestActivityID = stringOf(headers[schema.AktoHeaderActivityID])
 	for _, k := range tagChannelKeys {
+		if d.Channel != "" {
+			break
+		}
 		if c := stringOf(tag[k]); c != "" {
 			d.Channel = c
 			break
@@ -91,7 +110,10 @@ func DecodeAkto(value []byte) (Delivered, error) {
 		if err := json.Unmarshal([]byte(rec.RequestPayload), &req); err != nil {
 			return Delivered{}, fmt.Errorf("requestPayload is not a JSON object: %w", err)
 		}
-		d.RequestText, d.RequestActivityID = req.Text, req.ActivityID
+		d.RequestText = req.Text
+		if d.RequestActivityID == "" {
+			d.RequestActivityID = req.ActivityID
+		}
 		if d.Channel == "" {
 			d.Channel = req.Channel
 		}

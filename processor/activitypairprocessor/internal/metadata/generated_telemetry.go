@@ -27,9 +27,11 @@ type TelemetryBuilder struct {
 	mu                               sync.Mutex
 	registrations                    []metric.Registration
 	ActivitypairOpenTurns            metric.Int64Gauge
+	ActivitypairRowsAbsorbed         metric.Int64Counter
 	ActivitypairRowsBuffered         metric.Int64Gauge
 	ActivitypairRowsDropped          metric.Int64Counter
 	ActivitypairStateRestoreFailures metric.Int64Counter
+	ActivitypairToolCalls            metric.Int64Counter
 	ActivitypairTurnsEmitted         metric.Int64Counter
 }
 
@@ -68,6 +70,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{turn}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ActivitypairRowsAbsorbed, err = builder.meter.Int64Counter(
+		"otelcol_activitypair_rows_absorbed",
+		metric.WithDescription("Conversation-level rows (ConversationInfo, SessionInfo) that left with a turn without being written in any record. [Alpha]"),
+		metric.WithUnit("{row}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ActivitypairRowsBuffered, err = builder.meter.Int64Gauge(
 		"otelcol_activitypair_rows_buffered",
 		metric.WithDescription("Rows held in open turns. [Alpha]"),
@@ -84,6 +92,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_activitypair_state_restore_failures",
 		metric.WithDescription("Times the stored pairing state could not be read back and the processor started clean. [Alpha]"),
 		metric.WithUnit("{failure}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ActivitypairToolCalls, err = builder.meter.Int64Counter(
+		"otelcol_activitypair_tool_calls",
+		metric.WithDescription("Tool-call records passed on, each as a record of its own, without pairing. [Alpha]"),
+		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ActivitypairTurnsEmitted, err = builder.meter.Int64Counter(

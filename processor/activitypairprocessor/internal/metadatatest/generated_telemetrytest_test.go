@@ -20,11 +20,16 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ActivitypairOpenTurns.Record(context.Background(), 1)
+	tb.ActivitypairRowsAbsorbed.Add(context.Background(), 1)
 	tb.ActivitypairRowsBuffered.Record(context.Background(), 1)
 	tb.ActivitypairRowsDropped.Add(context.Background(), 1)
 	tb.ActivitypairStateRestoreFailures.Add(context.Background(), 1)
+	tb.ActivitypairToolCalls.Add(context.Background(), 1)
 	tb.ActivitypairTurnsEmitted.Add(context.Background(), 1)
 	AssertEqualActivitypairOpenTurns(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualActivitypairRowsAbsorbed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualActivitypairRowsBuffered(t, testTel,
@@ -34,6 +39,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualActivitypairStateRestoreFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualActivitypairToolCalls(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualActivitypairTurnsEmitted(t, testTel,

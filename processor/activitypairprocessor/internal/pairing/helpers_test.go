@@ -110,6 +110,9 @@ type run struct {
 	now          time.Time // the wall clock
 	out          []emitted
 	agents       []string // by Source, for workload records
+	// onPart, when set, sees each part of a selection once walked, before
+	// it is committed
+	onPart func(*Selection)
 }
 
 // emitted is one emitted turn.
@@ -183,6 +186,9 @@ func (r *run) emit() {
 				r.out = append(r.out, describe(t))
 			}
 			require.Equal(r.t, turns, len(r.out)-before, "turns announced and walked")
+		}
+		if r.onPart != nil {
+			r.onPart(&r.sel)
 		}
 		r.core.Commit(&r.sel)
 	}

@@ -23,7 +23,14 @@ type turnPlan struct {
 	// orphanOf is set on a turn of late replies to an ask emitted earlier:
 	// nothing more can join that turn, so it is complete at once.
 	orphanOf string
+	// context is how many of its rows are conversation-level (KindContext):
+	// held with it, in none of its output.
+	context int32
 }
+
+// emittable reports whether the turn has rows to write: a turn of only
+// conversation-level rows leaves without a record.
+func (pl *turnPlan) emittable() bool { return len(pl.rows) > int(pl.context) }
 
 // planner splits a conversation's rows into turns. It is a pure function of
 // the buffered rows (and the asks already emitted), so the result does not
@@ -44,8 +51,11 @@ type planner struct {
 // plan fills p.plans for c. Rows are cut into turns at each user message;
 // rows before the first one make a turn without a request (a greeting, or
 // rows of a turn emitted earlier that came late). A row that joins by
-// reply-to id (a reply) joins the turn holding that activity; without one,
-// or when the id is not known, it joins by time like any other row.
+// reply-to id (a reply, a step) joins the turn holding that activity;
+// without one, or when the id is not known, it joins by time like any
+// other row. Conversation-level rows open no turn: those before the first
+// turn join it (or, when there is none, make a turn of their own, which is
+// never written).
 func (p *planner) plan(c *Conversation) {
 	n := len(c.rows)
 	p.turnOf = p.turnOf[:0]
@@ -53,8 +63,14 @@ func (p *planner) plan(c *Conversation) {
 	p.plans = p.plans[:0]
 	p.askIndex = nil
 	cur := int32(-1)
+	deferred := 0 // conversation-level rows before the first turn: a prefix
 	for i := range c.rows {
 		r := &c.rows[i]
+		if cur < 0 && r.Kind.in(conversationLevel) {
+			p.turnOf = append(p.turnOf, 0)
+			deferred++
+			continue
+		}
 		if opens := r.Kind.in(opensTurn); opens || cur < 0 {
 			req := int32(-1)
 			if opens {
@@ -67,6 +83,9 @@ func (p *planner) plan(c *Conversation) {
 			p.asks = append(p.asks, int32(i))
 		}
 		p.turnOf = append(p.turnOf, cur)
+	}
+	if deferred > 0 && len(p.plans) == 0 {
+		p.plans = append(p.plans, turnPlan{request: -1, start: c.rows[0].At, opened: c.rows[0].Observed()})
 	}
 	p.chronological = len(p.plans)
 
@@ -106,6 +125,9 @@ func (p *planner) plan(c *Conversation) {
 		}
 		pl.rows = append(pl.rows, int32(i))
 		pl.ingested = max(pl.ingested, c.rows[i].Observed())
+		if c.rows[i].Kind.in(conversationLevel) {
+			pl.context++
+		}
 	}
 }
 
@@ -143,6 +165,17 @@ func (p *planner) orphanTurn(activity string) int32 {
 	}
 	p.plans = append(p.plans, turnPlan{request: -1, orphanOf: activity})
 	return int32(len(p.plans) - 1)
+}
+
+// emittableIn counts the plans in [from, to) that have rows to write.
+func (p *planner) emittableIn(from, to int) int {
+	n := 0
+	for k := from; k < to; k++ {
+		if p.plans[k].emittable() {
+			n++
+		}
+	}
+	return n
 }
 
 // nonEmpty counts the plans in [from, to) that hold rows.

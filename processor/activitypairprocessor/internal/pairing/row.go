@@ -15,12 +15,30 @@ const (
 	KindReply                   // BotMessageSend: the agent speaks
 	KindAction                  // TopicAction
 	KindError                   // OnErrorLog: the turn failed
+	// KindStep is what a generative agent did, from a transcript: its
+	// plan, a tool step, a knowledge search (DynamicPlan*,
+	// UniversalSearchToolTraceData, KnowledgeTraceData). It joins the turn
+	// of the user message its reply-to id names, as a reply does.
+	KindStep
+	// KindStepError is a step that failed or was blocked, or an error trace
+	// (ErrorTraceData, DynamicServerError): a KindStep that fails its turn.
+	KindStepError
+	// KindContext is a conversation-level trace (ConversationInfo,
+	// SessionInfo): it belongs to no turn. It opens none, is held with the
+	// turn time puts it in (before the first turn: with that turn) and
+	// leaves with it, but is in no turn's output; a turn of nothing else is
+	// not emitted (Selection.Absorbed counts such rows).
+	KindContext
 	kindLimit
 )
 
 // Valid reports whether k is one of the kinds above (stored state is
 // checked with it).
 func (k Kind) Valid() bool { return k > 0 && k < kindLimit }
+
+// IsStep reports whether k is a plan, step or error activity (KindStep,
+// KindStepError).
+func (k Kind) IsStep() bool { return k.in(steps) }
 
 // kindSet is a set of kinds. What a kind does in pairing is which of the
 // sets below it belongs to: a new kind is added to those sets, and the
@@ -37,12 +55,16 @@ const (
 	asks = kindSet(1<<KindRequest | 1<<KindEvent)
 	// joinsByReplyTo: rows placed by their reply-to id when they have one
 	// (and it names an ask), rather than by time.
-	joinsByReplyTo = kindSet(1 << KindReply)
+	joinsByReplyTo = kindSet(1<<KindReply | 1<<KindStep | 1<<KindStepError)
 	// answers: the agent speaks. A turn holding one is answered; a turn
 	// without a user message opens with the first of them.
 	answers = kindSet(1 << KindReply)
 	// fails: the turn failed.
-	fails = kindSet(1 << KindError)
+	fails = kindSet(1<<KindError | 1<<KindStepError)
+	// steps: what the agent did, in the turn's steps.
+	steps = kindSet(1<<KindStep | 1<<KindStepError)
+	// conversationLevel: belongs to no turn (see KindContext).
+	conversationLevel = kindSet(1 << KindContext)
 	// namedDetail: Detail is a name repeated on most rows (a node kind),
 	// kept once like topic names.
 	namedDetail = kindSet(1 << KindAction)
@@ -70,7 +92,9 @@ type Row struct {
 	Text    string // request and reply text; error message
 	Topic   string // topic name (flow, action, error rows)
 	// Detail depends on Kind: request: the user id; action: the node kind
-	// (SendActivity, HttpRequest, ...); error: the error code.
+	// (SendActivity, HttpRequest, ...); error: the error code; step: what
+	// the processor packs of the activity (its type, name, tool, state).
+	// For a step, Text is the activity's value, JSON text as sent.
 	Detail string
 }
 

@@ -28,6 +28,11 @@ type Selection struct {
 	spans   []removal
 	indices []int32
 	counts  [OutcomeCount][TriggerCount]int
+	// absorbed counts the conversation-level rows the walk took: they
+	// leave with their turn but are in no record
+	absorbed int
+	// rows is the current turn's rows without its conversation-level ones
+	rows []int32
 
 	// the walk's place: the conversation, its next plan, its selected
 	// chronological turns, the turns it yielded
@@ -70,6 +75,7 @@ func (s *Selection) clearPart() {
 	s.spans = s.spans[:0]
 	s.indices = s.indices[:0]
 	s.counts = [OutcomeCount][TriggerCount]int{}
+	s.absorbed = 0
 	s.cur = nil
 	s.turn = Turn{} // hold no conversation
 }
@@ -214,7 +220,7 @@ func (s *Selection) Conversations() iter.Seq2[*Conversation, int] {
 			s.cur, s.next, s.turns = c, 0, 0
 			s.take = min(int(c.sel.take), p.chronological)
 			from := len(s.indices)
-			n := p.nonEmpty(0, s.take) + p.nonEmpty(p.chronological, len(p.plans))
+			n := p.emittableIn(0, s.take) + p.emittableIn(p.chronological, len(p.plans))
 			stop := n > 0 && !yield(c, n)
 			for s.nextTurn() { // the turns the caller did not walk
 			}
@@ -262,22 +268,41 @@ func (s *Selection) nextTurn() bool {
 		if len(pl.rows) == 0 {
 			continue
 		}
+		s.indices = append(s.indices, pl.rows...)
+		s.absorbed += int(pl.context)
+		if !pl.emittable() {
+			continue // conversation-level rows alone: they leave, unwritten
+		}
+		rows := pl.rows
+		if pl.context > 0 {
+			rows = s.rows[:0]
+			for _, i := range pl.rows {
+				if !c.rows[i].Kind.in(conversationLevel) {
+					rows = append(rows, i)
+				}
+			}
+			s.rows = rows
+		}
 		trigger := TriggerComplete
 		if k < p.chronological && k >= int(c.sel.due) {
 			trigger = s.trigger
 		}
 		t := &s.turn
-		*t = Turn{conv: c, rows: pl.rows, index: int(c.nextIndex) + s.turns, trigger: trigger}
+		*t = Turn{conv: c, rows: rows, index: int(c.nextIndex) + s.turns, trigger: trigger}
 		if pl.request >= 0 {
 			t.request = &c.rows[pl.request]
 		}
 		t.describe(&s.scratch)
-		s.indices = append(s.indices, pl.rows...)
 		s.counts[t.outcome][trigger]++
 		s.turns++
 		return true
 	}
 }
+
+// Absorbed is how many conversation-level rows (KindContext) the walk of
+// the current part took: Commit removes them with their turns, and no
+// record holds them.
+func (s *Selection) Absorbed() int { return s.absorbed }
 
 // Count is how many turns of this outcome and trigger the walk of the
 // current part yielded.
