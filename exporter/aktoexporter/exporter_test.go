@@ -400,3 +400,12 @@ func metadataSettings(t testing.TB) exporter.Settings {
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	return metadatatest.NewSettings(tel)
 }
+
+func TestTurnIDOfNamesTurnsAndToolCalls(t *testing.T) {
+	lr := plog.NewLogRecord()
+	assert.Equal(t, "", turnIDOf(lr))
+	lr.Attributes().PutStr(schema.ToolCallRecordID, "call-1")
+	assert.Equal(t, "call-1", turnIDOf(lr), "a tool-call record is named by its record id")
+	lr.Attributes().PutStr(schema.TurnID, "turn-1")
+	assert.Equal(t, "turn-1", turnIDOf(lr))
+}

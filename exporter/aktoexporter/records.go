@@ -10,11 +10,14 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 )
 
-// turnIDOf is the record's turn id attribute, or "" (such a record is
-// still sent; its log lines say "(none)").
+// turnIDOf is the id a consumer dedupes the record on: a turn's turn id or
+// a tool call's record id; "" for neither (such a record is still sent; its
+// log lines say "(none)").
 func turnIDOf(lr plog.LogRecord) string {
-	if v, ok := lr.Attributes().Get(schema.TurnID); ok {
-		return v.AsString()
+	for _, key := range []string{schema.TurnID, schema.ToolCallRecordID} {
+		if v, ok := lr.Attributes().Get(key); ok {
+			return v.AsString()
+		}
 	}
 	return ""
 }
