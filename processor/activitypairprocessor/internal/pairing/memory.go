@@ -36,9 +36,9 @@ const RowOverhead = 128
 
 // convOverhead is what a conversation costs beyond its strings and rows:
 // the struct (192 bytes), its slot in the conversation map (at most about
-// 64 bytes with the map's growth), in the deadline heap (16) and in the
-// queue of emptied conversations (16).
-const convOverhead = 192 + 64 + 16 + 16
+// 64 bytes with the map's growth) and in the deadline heap (16). Its
+// entries in the queue of emptied conversations count apart (Held).
+const convOverhead = 192 + 64 + 16
 
 // nameOverhead is what a shared name costs beyond its bytes: its map entry.
 const nameOverhead = 64
