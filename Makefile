@@ -71,6 +71,9 @@ bench: build
 		../../_build/activitypair.test -test.run '^$$' -test.bench 'Pairing/open=1000$$|PairingFormats|BatchProcessor' -test.benchmem || exit 1; \
 	done | tee -a ../../_build/bench.txt
 	set -o pipefail; cd processor/activitypairprocessor && ../../_build/activitypair.test -test.run '^$$' -test.bench 'Pairing/open=10000+$$|OpenTurnMemory|BodyMemory|PairingSteps|ToolCalls' -test.benchmem | tee -a ../../_build/bench.txt
+	@# 1,000,000 one-message conversations under max_buffered_bytes 64 MiB: the peak live heap and,
+	@# in a process of its own, the peak RSS.
+	set -o pipefail; cd processor/activitypairprocessor && ../../_build/activitypair.test -test.run '^$$' -test.bench 'Flood' -test.benchtime 1x | tee -a ../../_build/bench.txt
 	@# Twenty saves after the warm-up cover a few snapshot cycles.
 	set -o pipefail; $(GO) test -run '^$$' -bench Persist -benchtime 20x ./processor/activitypairprocessor | tee -a _build/bench.txt
 	@# The akto exporter against the ingestion stand-in over loopback, in three

@@ -42,6 +42,16 @@ const (
 	formatOTLP = "otlp"
 )
 
+// What Start does with stored state it cannot read (on_unreadable_state).
+const (
+	// unreadableStop fails Start, saying what the state holds and the
+	// ways on; the storage is left as it is.
+	unreadableStop = "stop"
+	// unreadableDiscard starts without the state, knowingly: logged,
+	// counted, and replaced by the first save of new state.
+	unreadableDiscard = "discard"
+)
+
 // Config is the activitypair processor's configuration.
 type Config struct {
 	// Format of the emitted turns: akto (the log body is an Akto traffic
@@ -67,8 +77,12 @@ type Config struct {
 	// active conversations are emitted early (trigger "evicted").
 	MaxOpenTurns int `mapstructure:"max_open_turns"`
 
-	// MaxBufferedBytes bounds memory by size as well (texts can be 1 MB):
-	// past it, whole least recently active conversations are emitted early.
+	// MaxBufferedBytes bounds what the processor holds: buffered rows,
+	// conversations (with open turns, or remembered for emitted_ids_ttl)
+	// and the ids of emitted rows. Past it, conversations without open
+	// turns are forgotten (least recently emptied first), then whole least
+	// recently active conversations are emitted early, then, when those
+	// ids take more than half of it, the oldest ids are forgotten.
 	MaxBufferedBytes int64 `mapstructure:"max_buffered_bytes"`
 
 	// EmittedIDsTTL is how long, in ingestion time, the item ids of emitted
@@ -81,6 +95,12 @@ type Config struct {
 	// turns and emitted ids are saved before ConsumeLogs returns, and read
 	// back on start. Without it, shutdown flushes every open turn.
 	StorageID *component.ID `mapstructure:"storage"`
+
+	// OnUnreadableState is what Start does when the stored state cannot be
+	// read (corruption, a format this build does not read): stop (fail,
+	// saying what the state holds and what to do) or discard (start
+	// without it, knowingly).
+	OnUnreadableState string `mapstructure:"on_unreadable_state"`
 
 	// AktoAccountID and AktoVxlanID go into every Akto record.
 	AktoAccountID string `mapstructure:"akto_account_id"`
@@ -101,16 +121,17 @@ type Config struct {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Format:           formatAkto,
-		ReplyTimeout:     15 * time.Minute,
-		ReorderWindow:    5 * time.Minute,
-		MaxOpenTurns:     200000,
-		MaxBufferedBytes: 256 << 20,
-		EmittedIDsTTL:    time.Hour,
-		AktoAccountID:    "1000000",
-		AktoVxlanID:      "0",
-		AktoHost:         schema.AktoDefaultHost,
-		MaxTracesBytes:   defaultMaxTracesBytes,
+		Format:            formatAkto,
+		ReplyTimeout:      15 * time.Minute,
+		ReorderWindow:     5 * time.Minute,
+		MaxOpenTurns:      200000,
+		MaxBufferedBytes:  256 << 20,
+		EmittedIDsTTL:     time.Hour,
+		OnUnreadableState: unreadableStop,
+		AktoAccountID:     "1000000",
+		AktoVxlanID:       "0",
+		AktoHost:          schema.AktoDefaultHost,
+		MaxTracesBytes:    defaultMaxTracesBytes,
 	}
 }
 
@@ -138,6 +159,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EmittedIDsTTL <= 0 {
 		add("emitted_ids_ttl %v must be positive: at least the receiver's poll_interval plus its overlap (default 1h)", c.EmittedIDsTTL)
+	}
+	if c.OnUnreadableState != unreadableStop && c.OnUnreadableState != unreadableDiscard {
+		add("on_unreadable_state %q is unknown: use %s (default: Start fails and says what to do) or %s (start without the stored state, knowingly)", c.OnUnreadableState, unreadableStop, unreadableDiscard)
 	}
 	if c.Format != formatOTLP {
 		if strings.TrimSpace(c.AktoAccountID) == "" {

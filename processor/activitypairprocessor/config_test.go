@@ -24,7 +24,7 @@ func TestLoadConfig(t *testing.T) {
 		{component.NewID(metadata.Type), createDefaultConfig().(*Config)},
 		{component.NewIDWithName(metadata.Type, "custom"), &Config{
 			Format: formatOTLP, ReplyTimeout: 20 * time.Minute, ReorderWindow: 0, MaxOpenTurns: 1000, MaxBufferedBytes: 64 << 20,
-			EmittedIDsTTL: 2 * time.Hour, StorageID: &storage, AktoAccountID: "42", AktoVxlanID: "7",
+			EmittedIDsTTL: 2 * time.Hour, StorageID: &storage, OnUnreadableState: unreadableDiscard, AktoAccountID: "42", AktoVxlanID: "7",
 			AktoHost: "akto.contoso.example", MaxTracesBytes: 1 << 20,
 		}},
 	} {
@@ -47,6 +47,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	cfg.MaxOpenTurns = 0
 	cfg.MaxBufferedBytes = 1000
 	cfg.EmittedIDsTTL = 0
+	cfg.OnUnreadableState = "ignore"
 	cfg.AktoAccountID = " "
 	cfg.AktoHost = "HR Agent.copilot.microsoft.com"
 	cfg.MaxTracesBytes = 100
@@ -54,7 +55,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	require.Error(t, err)
 	for _, want := range []string{
 		`format "json" is unknown`, "reply_timeout 0s is too short", "reorder_window -1s must not be negative",
-		"max_open_turns 0 must be at least 1", "max_buffered_bytes 1000 is too small", "emitted_ids_ttl 0s must be positive", "akto_account_id is empty",
+		"max_open_turns 0 must be at least 1", "max_buffered_bytes 1000 is too small", "emitted_ids_ttl 0s must be positive", `on_unreadable_state "ignore" is unknown`, "akto_account_id is empty",
 		`akto_host "HR Agent.copilot.microsoft.com" is not a host name`, "max_traces_bytes 100 is too small",
 	} {
 		assert.ErrorContains(t, err, want)
@@ -62,5 +63,6 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	cfg.Format = formatOTLP
 	cfg.ReplyTimeout, cfg.ReorderWindow, cfg.MaxOpenTurns, cfg.EmittedIDsTTL = time.Minute, 0, 1, time.Hour
 	cfg.MaxBufferedBytes = 1 << 20
+	cfg.OnUnreadableState = unreadableDiscard
 	assert.NoError(t, cfg.Validate(), "Akto ids do not matter in the otlp format")
 }

@@ -18,14 +18,17 @@ import (
 const inputWindow = 16
 
 // add decodes the records of ld and buffers them in the core, a window at
-// a time; tool-call records are set aside in p.calls. It returns how many rows were duplicates and how many were
-// malformed (a record without conversation id or item id cannot be paired:
-// each is logged with its item id, up to a cap per call).
-func (p *pairProcessor) add(ld plog.Logs, now int64) (duplicates, malformed int) {
+// a time; tool-call records are set aside in p.calls. It returns how many
+// rows were duplicates, how many were malformed (a record without item id:
+// each is logged, up to a cap per call) and how many had no conversation id
+// (rows the telemetry does not tie to a conversation, such as TopicAction:
+// logged at debug level). Neither can be paired.
+func (p *pairProcessor) add(ld plog.Logs, now int64) (duplicates, malformed, noConversation int) {
 	in := p.inputs[:0]
 	for _, rl := range ld.ResourceLogs().All() {
 		src, srcKnown := pairing.Source(0), false
 		for _, sl := range rl.ScopeLogs().All() {
+			p.noteScope(rl.Resource(), sl.Scope())
 			for _, rec := range sl.LogRecords().All() {
 				if len(in) == inputWindow {
 					duplicates += p.core.Add(in, now)
@@ -43,9 +46,15 @@ func (p *pairProcessor) add(ld plog.Logs, now int64) (duplicates, malformed int)
 					in = in[:len(in)-1]
 					continue
 				}
-				if item == "" || e.Context.Conversation == "" {
+				if item == "" {
 					malformed++
-					p.badRows.Warn("Row without conversation id or item id skipped: it cannot be paired", zap.String("item_id", item))
+					p.badRows.Warn("Row without item id skipped: it cannot be paired", zap.String("conversation_id", e.Context.Conversation))
+					in = in[:len(in)-1]
+					continue
+				}
+				if e.Context.Conversation == "" {
+					noConversation++
+					p.logger.Debug("Row without conversation id skipped: it cannot be paired", zap.String("item_id", item))
 					in = in[:len(in)-1]
 					continue
 				}
@@ -60,8 +69,8 @@ func (p *pairProcessor) add(ld plog.Logs, now int64) (duplicates, malformed int)
 	clear(in) // hold no strings of this batch
 	p.inputs = in[:0]
 	p.core.EndBatch()
-	p.badRows.EndRound("More rows without conversation id or item id skipped")
-	return duplicates, malformed
+	p.badRows.EndRound("More rows without item id skipped")
+	return duplicates, malformed, noConversation
 }
 
 // decodeRow reads one log record into r and rc (zero) and returns its item

@@ -45,6 +45,7 @@ type pairProcessor struct {
 	core      *pairing.Core
 	selection pairing.Selection
 	resources *resources
+	origins   *origins
 	enc       encoder
 	store     *store // nil without storage
 	inputs    []pairing.Input
@@ -55,10 +56,17 @@ type pairProcessor struct {
 	done       chan struct{}
 	shutDown   bool
 
+	// forgotten is what the memory budget made the core forget, as last
+	// recorded.
+	forgotten pairing.Forgotten
+
 	// metric attribute sets, built once
-	turnAttrs   [pairing.OutcomeCount][pairing.TriggerCount]metric.AddOption
-	dupAttrs    metric.AddOption
-	badRowAttrs metric.AddOption
+	turnAttrs       [pairing.OutcomeCount][pairing.TriggerCount]metric.AddOption
+	dupAttrs        metric.AddOption
+	badRowAttrs     metric.AddOption
+	noConvAttrs     metric.AddOption
+	forgotConvAttrs metric.AddOption
+	forgotIDAttrs   metric.AddOption
 }
 
 func newProcessor(set processor.Settings, cfg *Config, next consumer.Logs, clk clock.Clock) (*pairProcessor, error) {
@@ -74,13 +82,14 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Logs, clk c
 		telemetry: tb,
 		next:      next,
 		clock:     clk,
-		core:      newCore(cfg),
 		resources: res,
+		origins:   newOrigins(),
 		enc:       newEncoder(cfg, res),
 		inputs:    make([]pairing.Input, 0, inputWindow),
 		badRows:   logcap.New(set.Logger, maxMalformedLogged),
 		done:      make(chan struct{}),
 	}
+	p.core = p.newCore()
 	p.selection.WarmStrings(p.enc.readsText())
 	for o := range pairing.OutcomeCount {
 		for t := range pairing.TriggerCount {
@@ -90,10 +99,14 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Logs, clk c
 	}
 	p.dupAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "duplicate")))
 	p.badRowAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "malformed")))
+	p.noConvAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_conversation_id")))
+	p.forgotConvAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("item", "conversation")))
+	p.forgotIDAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("item", "emitted_id")))
 	return p, nil
 }
 
-func newCore(cfg *Config) *pairing.Core {
+func (p *pairProcessor) newCore() *pairing.Core {
+	cfg := p.cfg
 	return pairing.New(pairing.Config{
 		ReplyTimeout:     cfg.ReplyTimeout,
 		ReorderWindow:    cfg.ReorderWindow,
@@ -101,6 +114,9 @@ func newCore(cfg *Config) *pairing.Core {
 		MaxOpenTurns:     cfg.MaxOpenTurns,
 		MaxBufferedBytes: cfg.MaxBufferedBytes,
 		KeepChanges:      cfg.StorageID != nil,
+		OriginOf: func(src pairing.Source) pairing.Origin {
+			return p.origins.get(originKey(p.resources.get(src)))
+		},
 	})
 }
 
@@ -116,8 +132,13 @@ func (p *pairProcessor) Start(ctx context.Context, host component.Host) error {
 		if err != nil {
 			return err
 		}
-		p.store = newStore(client, p.resources)
-		p.restore(ctx)
+		p.store = newStore(client, p.resources, p.origins)
+		if err := p.restore(ctx); err != nil {
+			// Hold nothing: a Shutdown after a failed Start has nothing to
+			// save or flush, and the storage stays as it is.
+			p.store, p.core = nil, p.newCore()
+			return errors.Join(err, client.Close(ctx))
+		}
 	}
 	ticks, stop := p.clock.NewTicker(sweepInterval(p.cfg.ReplyTimeout))
 	p.stopTicker = stop
@@ -142,10 +163,12 @@ func sweepInterval(replyTimeout time.Duration) time.Duration {
 	return min(max(replyTimeout/10, time.Second), time.Minute)
 }
 
-// restore reads the stored state. Unreadable state (a format change,
-// corruption) is logged and counted, and the processor starts clean: the
-// receiver's cursor still holds what was not acknowledged.
-func (p *pairProcessor) restore(ctx context.Context) {
+// restore reads the stored state. State that cannot be read (corruption, a
+// format this build does not read) fails Start, saying what it holds and
+// what to do, and is left as it is; with on_unreadable_state: discard it
+// is logged and counted, and the processor starts without it: the first
+// save of new state replaces it.
+func (p *pairProcessor) restore(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	err := p.store.restore(ctx, p.core, p.clock.Now().UnixNano())
@@ -154,17 +177,35 @@ func (p *pairProcessor) restore(ctx context.Context) {
 			zap.Int("open_turns", p.core.OpenTurns()), zap.Int("rows_buffered", p.core.BufferedRows()),
 			zap.Int("emitted_ids", p.core.EmittedIDs()))
 		p.recordGauges(ctx)
-		return
+		return nil
 	}
-	p.logger.Error("Stored pairing state is unreadable; starting clean", zap.Error(err))
 	p.telemetry.ActivitypairStateRestoreFailures.Add(ctx, 1)
-	p.core = newCore(p.cfg)
-	p.store.needSnap = true
-	// Replace the unreadable state now, so that the next start does not
-	// meet it again.
-	if err := p.store.save(ctx, p.core); err != nil {
-		p.logger.Warn("Could not replace the unreadable pairing state yet", zap.Error(err))
+	if p.cfg.OnUnreadableState != unreadableDiscard {
+		return unreadableStateError(err, p.id, *p.cfg.StorageID)
 	}
+	p.logger.Error("The stored pairing state cannot be read; on_unreadable_state is discard, so the processor starts without it: "+
+		"the open turns it held are lost (the receiver has acknowledged their rows and does not deliver them again), and rows "+
+		"the receiver delivers again may be emitted again (with the same turn ids). It stays in storage until the first save of new state replaces it.",
+		zap.Error(err))
+	p.core = p.newCore()
+	p.store.needSnap = true
+	return nil
+}
+
+// unreadableStateError says what happened to the stored state, what it
+// holds, and the ways on with what each loses or repeats.
+func unreadableStateError(err error, id, storage component.ID) error {
+	return fmt.Errorf("the stored pairing state of processor %q (storage %q) cannot be read (%w); the processor does not start, so nothing is lost while you decide. "+
+		"The state holds the turns still open when it was saved, whose rows the receiver has already acknowledged and will not deliver again, "+
+		"and the ids of recently emitted rows, which keep rows the receiver delivers again from being emitted twice. "+
+		"Keep the storage directory as it is. Three ways on: "+
+		"(1) if a change of collector version caused this, run the version that wrote the state: it resumes where it stopped; to move to this version without loss, "+
+		"let that one run until its open turns have gone out (reply_timeout after the last rows), stop it, and start this one with on_unreadable_state: discard; "+
+		"(2) set on_unreadable_state: discard and restart: the open turns the state holds are lost, and rows the receiver delivers again "+
+		"(a window it had not committed) may be emitted again, with the same turn ids; "+
+		"(3) to lose no turn at the cost of repeats: stop the collector, move aside this processor's file and the receivers' cursor files in the storage directory "+
+		"(keep the exporter's queue), and start: the receivers read initial_lookback again, so the open turns' rows come again, and turns already delivered in that span "+
+		"are delivered again with the same turn ids", id, storage, err)
 }
 
 // Shutdown saves the state (with storage) or emits every open turn
@@ -198,12 +239,15 @@ func (p *pairProcessor) Shutdown(ctx context.Context) error {
 func (p *pairProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	duplicates, malformed := p.add(ld, p.clock.Now().UnixNano())
+	duplicates, malformed, noConversation := p.add(ld, p.clock.Now().UnixNano())
 	if duplicates > 0 {
 		p.telemetry.ActivitypairRowsDropped.Add(ctx, int64(duplicates), p.dupAttrs)
 	}
 	if malformed > 0 {
 		p.telemetry.ActivitypairRowsDropped.Add(ctx, int64(malformed), p.badRowAttrs)
+	}
+	if noConversation > 0 {
+		p.telemetry.ActivitypairRowsDropped.Add(ctx, int64(noConversation), p.noConvAttrs)
 	}
 
 	p.selection.Reset()
@@ -237,6 +281,7 @@ func (p *pairProcessor) emitAndSave(ctx context.Context) error {
 	if p.store != nil {
 		saveErr = p.store.save(ctx, p.core)
 	}
+	p.core.Settle(emitErr == nil, saveErr == nil) // done with the batch's records
 	p.recordGauges(ctx)
 	return errors.Join(emitErr, saveErr)
 }
@@ -275,4 +320,16 @@ func (p *pairProcessor) emit(ctx context.Context) error {
 func (p *pairProcessor) recordGauges(ctx context.Context) {
 	p.telemetry.ActivitypairOpenTurns.Record(ctx, int64(p.core.OpenTurns()))
 	p.telemetry.ActivitypairRowsBuffered.Record(ctx, int64(p.core.BufferedRows()))
+	p.telemetry.ActivitypairMemoryHeld.Record(ctx, p.core.Held())
+	f := p.core.Forgotten()
+	if n := f.Conversations - p.forgotten.Conversations; n > 0 {
+		p.telemetry.ActivitypairForgotten.Add(ctx, int64(n), p.forgotConvAttrs)
+	}
+	if n := f.EmittedIDs - p.forgotten.EmittedIDs; n > 0 {
+		p.telemetry.ActivitypairForgotten.Add(ctx, int64(n), p.forgotIDAttrs)
+		p.logger.Warn("The ids of emitted rows took more than half of max_buffered_bytes: the oldest were forgotten before emitted_ids_ttl. "+
+			"If the receiver delivers their rows again, their turns are emitted again (with the same turn ids); raise max_buffered_bytes",
+			zap.Int("forgotten_ids", n), zap.Int64("max_buffered_bytes", p.cfg.MaxBufferedBytes))
+	}
+	p.forgotten = f
 }

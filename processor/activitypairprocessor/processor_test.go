@@ -105,8 +105,11 @@ func TestMalformedRowsAreCountedAndSkipped(t *testing.T) {
 	h.consume(noConv, c1m1, noItem, c1r1a)
 	h.shutdown()
 	assert.Equal(t, []summary{{"c1", "How do I reset my password?", []string{"Go to aka.ms/sspr."}, []string{"m1", "r1a"}, false}}, h.summaries())
+	// A row without conversation id is not malformed (the telemetry leaves
+	// it off TopicAction rows): it has a reason of its own.
 	metadatatest.AssertEqualActivitypairRowsDropped(t, h.tel, []metricdata.DataPoint[int64]{
-		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "malformed"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "malformed"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "no_conversation_id"))},
 	}, metricdatatest.IgnoreTimestamp())
 }
 

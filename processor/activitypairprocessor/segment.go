@@ -4,26 +4,37 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor/internal/pairing"
 )
 
-// The encoding of one stored segment (format version 2): the format
+// The encoding of one stored segment (format version 3): the format
 // version; the watermark, against which every time in it is written; the
-// conversations concerned, each source resource written in full at its
-// first use; the rows, which name their conversation by its place in that
-// table, until a 0; the emitted ids in runs of one ingestion-time bucket
-// (all the core keeps of the time), until a 0. Item ids that are GUIDs
-// take 16 bytes. Everything goes through the core's Changes, snapshot
-// and Restore API.
+// origins (each source's key and latest replay_from, by the number the
+// emitted ids name it with); the conversations concerned, each source
+// resource written in full at its first use; the rows, which name their
+// conversation by its place in that table, until a 0; the emitted ids in
+// runs of one ingestion-time bucket (all the core keeps of the time), each
+// with the origins of its ids, until a 0. Item ids that are GUIDs take 16
+// bytes. Everything goes through the core's Changes, snapshot and Restore
+// API.
+//
+// Format version 2 is the same without the origins and the runs' origins:
+// it is read (its ids kept for emitted_ids_ttl only), and replaced by a
+// snapshot in format 3 at the first save.
+
+// formatV2 is the segment format without origins, still read.
+const formatV2 = 2
 
 // segmentWriter encodes segments into a buffer kept from one save to the
 // next.
 type segmentWriter struct {
 	b         []byte
 	resources *resources
+	origins   *origins // nil: none written
 	resIx     map[pairing.Source]uint64
 	lastRes   pairing.Source // most conversations share one agent
 	lastResIx uint64
@@ -34,7 +45,7 @@ type segmentWriter struct {
 // frameRoom is kept at the head of the buffer for the segment's length.
 const frameRoom = binary.MaxVarintLen64
 
-func (w *segmentWriter) begin(watermark int64, size int) {
+func (w *segmentWriter) begin(core *pairing.Core, watermark int64, size int) {
 	if w.resIx == nil {
 		w.resIx = map[pairing.Source]uint64{}
 	}
@@ -46,6 +57,24 @@ func (w *segmentWriter) begin(watermark int64, size int) {
 	w.b = w.b[:frameRoom]
 	w.b = append(w.b, stateVersion)
 	w.b = binary.AppendVarint(w.b, watermark)
+	w.writeOrigins(core)
+}
+
+// writeOrigins writes every origin named so far, with its replay_from
+// (absolute; 0 when its source never said).
+func (w *segmentWriter) writeOrigins(core *pairing.Core) {
+	if w.origins == nil {
+		w.b = append(w.b, 0)
+		return
+	}
+	named := w.origins.list[1:]
+	w.b = binary.AppendUvarint(w.b, uint64(len(named)))
+	for i := range named {
+		o := pairing.Origin(i + 1)
+		w.b = binary.AppendUvarint(w.b, uint64(o))
+		w.b = appendString(w.b, named[i].key)
+		w.b = binary.AppendVarint(w.b, core.ReplayFrom(o))
+	}
 }
 
 // framed is the segment preceded by its length, as stored.
@@ -60,7 +89,7 @@ func (w *segmentWriter) framed() []byte {
 func (w *segmentWriter) delta(core *pairing.Core) {
 	ch := core.Changes()
 	base := core.Watermark()
-	w.begin(base, ch.Size())
+	w.begin(core, base, ch.Size())
 	convs := ch.Conversations()
 	w.b = binary.AppendUvarint(w.b, uint64(len(convs)))
 	for i, c := range convs {
@@ -82,8 +111,15 @@ func (w *segmentWriter) delta(core *pairing.Core) {
 			}
 			end++
 		}
+		var mask uint64
+		for j := i; j < end; j++ {
+			if o := ch.EmittedFrom(j); o > 0 {
+				mask |= 1 << o
+			}
+		}
 		w.b = binary.AppendUvarint(w.b, uint64(end-i))
 		w.b = binary.AppendVarint(w.b, baseBucket-k)
+		w.b = binary.AppendUvarint(w.b, mask)
 		for ; i < end; i++ {
 			id, _ := ch.Emitted(i)
 			w.b = appendItem(w.b, id)
@@ -113,7 +149,7 @@ func (w *segmentWriter) snapshot(core *pairing.Core, pieceBytes int, flush func(
 			est += size(w.convs[i+n])
 			n++
 		}
-		w.begin(base, est+min(18*core.EmittedIDs(), pieceBytes))
+		w.begin(core, base, est+min(18*core.EmittedIDs(), pieceBytes))
 		group := w.convs[i : i+n]
 		w.b = binary.AppendUvarint(w.b, uint64(len(group)))
 		for _, c := range group {
@@ -142,11 +178,12 @@ func (w *segmentWriter) snapshot(core *pairing.Core, pieceBytes int, flush func(
 			if err := flush(false); err != nil {
 				return err
 			}
-			w.begin(base, pieceBytes)
+			w.begin(core, base, pieceBytes)
 			w.b = append(w.b, 0, 0) // no conversations, no rows
 		}
 		w.b = binary.AppendUvarint(w.b, uint64(bk.Len()))
 		w.b = binary.AppendVarint(w.b, baseBucket-k)
+		w.b = binary.AppendUvarint(w.b, bk.Origins())
 		for id := range bk.All() {
 			w.b = appendItem(w.b, id)
 		}
@@ -353,15 +390,42 @@ func (d *decoder) resource(rs *resources) pairing.Source {
 	return rs.of(res)
 }
 
-// decodeSegment adds a segment to core. A row emitted in a later segment
-// than the one that buffered it stays buffered until core.FinishRestore.
+// decodeSegment adds a segment to core, naming the origins it holds anew.
 func decodeSegment(seg []byte, core *pairing.Core, rs *resources) error {
+	return decodeSegmentOf(seg, core, rs, newOrigins())
+}
+
+// decodeSegmentOf adds a segment (format 2 or 3) to core, its origins
+// named in os. A row emitted in a later segment than the one that buffered
+// it stays buffered until core.FinishRestore.
+func decodeSegmentOf(seg []byte, core *pairing.Core, rs *resources, os *origins) error {
+	if os == nil {
+		os = newOrigins()
+	}
 	d := decoder{b: seg}
-	if v := d.byte(); v != stateVersion {
-		return fmt.Errorf("format version %d, this build reads %d", v, stateVersion)
+	v := d.byte()
+	if v != stateVersion && v != formatV2 {
+		return fmt.Errorf("format version %d, this build reads %d and %d", v, formatV2, stateVersion)
 	}
 	base := d.varint()
 	core.RestoreWatermark(base)
+
+	// origins: by the number this segment names them with
+	var named [pairing.MaxOrigins]pairing.Origin
+	if v != formatV2 {
+		for n := d.count(3); n > 0 && d.err == nil; n-- {
+			stored, key, replayFrom := d.uvarint(), d.string(), d.varint()
+			if d.err != nil || stored == 0 || stored >= pairing.MaxOrigins || key == "" {
+				d.fail("origin")
+				break
+			}
+			o := os.get(key)
+			named[stored] = o
+			if o != 0 && replayFrom != 0 {
+				core.SetReplayFrom(o, replayFrom)
+			}
+		}
+	}
 
 	var sources []pairing.Source
 	convs := make([]*pairing.Conversation, d.count(7))
@@ -423,11 +487,22 @@ func decodeSegment(seg []byte, core *pairing.Core, rs *resources) error {
 			d.fail("emitted ids' time")
 			break
 		}
+		var mask uint64
+		if v != formatV2 {
+			for stored := d.uvarint(); stored != 0; stored &= stored - 1 {
+				if o := named[bits.TrailingZeros64(stored)]; o != 0 {
+					mask |= 1 << o
+				}
+			}
+		}
 		for ; n > 0 && d.err == nil; n-- {
 			item := d.item()
 			if d.err == nil {
 				core.RestoreEmitted(item, k)
 			}
+		}
+		if d.err == nil && mask != 0 {
+			core.RestoreOrigins(k, mask)
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {

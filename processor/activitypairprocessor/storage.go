@@ -29,7 +29,7 @@ import (
 // few sizes and are reused, and bbolt writes a leaf in one system call
 // (single-page chunks took eight).
 const (
-	stateVersion = 2
+	stateVersion = 3
 	manifestKey  = "manifest"
 	chunkPrefix  = "chunk/"
 	// chunkSize fills eight 4 KiB pages with two chunks: page header 16
@@ -80,7 +80,7 @@ type store struct {
 	first, snapEnd, next uint64
 	sinceSnap            int // bytes written since the last snapshot
 	snapBytes            int
-	needSnap             bool     // the stored state is unreadable: replace it
+	needSnap             bool     // the stored state is unreadable or in format 2: replace it
 	stale                []string // keys of an older format, deleted with the next snapshot
 	minSnapshot          int      // minSnapshotBytes; tests lower it
 	pieceBytes           int      // snapshotPieceBytes when 0; tests lower it
@@ -90,15 +90,17 @@ type store struct {
 	opps []*storage.Operation
 }
 
-func newStore(client storage.Client, rs *resources) *store {
-	return &store{client: client, minSnapshot: minSnapshotBytes, w: segmentWriter{resources: rs}}
+func newStore(client storage.Client, rs *resources, os *origins) *store {
+	return &store{client: client, minSnapshot: minSnapshotBytes, w: segmentWriter{resources: rs, origins: os}}
 }
 
 // save writes the core's changes since the last save as one segment, or a
 // snapshot of the whole state when due. On failure the changes are kept
-// for the next try.
+// for the next try. Nothing is written without changes: state that could
+// not be read (on_unreadable_state: discard) stays until there is new
+// state to replace it with.
 func (st *store) save(ctx context.Context, core *pairing.Core) error {
-	if core.Changes().Empty() && !st.needSnap {
+	if core.Changes().Empty() {
 		return nil
 	}
 	var err error
@@ -245,10 +247,15 @@ func (st *store) restore(ctx context.Context, core *pairing.Core, now int64) err
 				st.stale = append(st.stale, legacySegmentKey(n))
 			}
 		}
-	}
-	if v != stateVersion {
 		st.needSnap = true
-		return fmt.Errorf("manifest has format version %d, this build reads %d", v, stateVersion)
+		return errors.New("it is in format 1 (one storage key per segment), written by a build older than this one by many versions, which this build does not read (it reads formats 2 and 3)")
+	}
+	if v != stateVersion && v != formatV2 {
+		st.needSnap = true
+		return fmt.Errorf("manifest has format version %d, this build reads %d and %d", v, formatV2, stateVersion)
+	}
+	if v == formatV2 {
+		st.needSnap = true // the first save writes it again in this format
 	}
 	first, snapEnd, next := d.uvarint(), d.uvarint(), d.uvarint()
 	if d.err != nil || first > snapEnd || snapEnd > next || next-first > maxLiveChunks {
@@ -292,7 +299,7 @@ func (st *store) restore(ctx context.Context, core *pairing.Core, now int64) err
 				break // the rest is in the next chunks
 			}
 			seg := buf[p : p+int(size)]
-			if err := decodeSegment(seg, core, st.w.resources); err != nil {
+			if err := decodeSegmentOf(seg, core, st.w.resources, st.w.origins); err != nil {
 				st.needSnap = true
 				return fmt.Errorf("segment in chunks before %d: %w", n, err)
 			}

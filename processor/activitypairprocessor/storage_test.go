@@ -132,6 +132,15 @@ func storeSegments(t *testing.T, c storage.Client, cut int, segs ...[]byte) {
 	require.NoError(t, st.put(context.Background(), 1, rec, &manifest{1, 1, 1 + chunksOf(rec)}))
 }
 
+// discardConfig is storageConfig with on_unreadable_state: discard.
+func discardConfig() *Config {
+	cfg := storageConfig()
+	cfg.OnUnreadableState = unreadableDiscard
+	return cfg
+}
+
+// With on_unreadable_state: discard, unreadable state is counted, and the
+// first save of new state replaces it.
 func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
 	delta := func() []byte {
 		p := codecProcessor(t)
@@ -167,7 +176,7 @@ func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
 			corrupt(t, client)
 			require.NoError(t, client.Close(context.Background()))
 
-			h := newHarness(t, storageConfig(), host)
+			h := newHarness(t, discardConfig(), host)
 			metadatatest.AssertEqualActivitypairStateRestoreFailures(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 			h.consume(c1All...)
 			assert.Equal(t, []summary{c1Turn1}, h.summaries(), "it starts clean and works")
@@ -181,7 +190,8 @@ func TestUnreadableStateIsCountedAndReplaced(t *testing.T) {
 }
 
 // State written by format version 1 (one key per segment) is unreadable to
-// this build: it starts clean, and the old keys go with the first snapshot.
+// this build: with on_unreadable_state: discard it starts clean, and the
+// old keys go with the first snapshot, written with the first new state.
 func TestFormatVersion1IsReplacedAndItsKeysDeleted(t *testing.T) {
 	host := newFileStorage(t)
 	ext := host.Extension.(storage.Extension)
@@ -197,8 +207,9 @@ func TestFormatVersion1IsReplacedAndItsKeysDeleted(t *testing.T) {
 	}
 	require.NoError(t, client.Close(context.Background()))
 
-	h := newHarness(t, storageConfig(), host)
+	h := newHarness(t, discardConfig(), host)
 	metadatatest.AssertEqualActivitypairStateRestoreFailures(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	h.consume(c1m1)
 	h.kill()
 	client = openClient()
 	for n := uint64(4); n <= 5; n++ {

@@ -26,10 +26,13 @@ type TelemetryBuilder struct {
 	meter                            metric.Meter
 	mu                               sync.Mutex
 	registrations                    []metric.Registration
+	ActivitypairForgotten            metric.Int64Counter
+	ActivitypairMemoryHeld           metric.Int64Gauge
 	ActivitypairOpenTurns            metric.Int64Gauge
 	ActivitypairRowsAbsorbed         metric.Int64Counter
 	ActivitypairRowsBuffered         metric.Int64Gauge
 	ActivitypairRowsDropped          metric.Int64Counter
+	ActivitypairSettingsConflicts    metric.Int64Counter
 	ActivitypairStateRestoreFailures metric.Int64Counter
 	ActivitypairToolCalls            metric.Int64Counter
 	ActivitypairTurnsEmitted         metric.Int64Counter
@@ -64,6 +67,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ActivitypairForgotten, err = builder.meter.Int64Counter(
+		"otelcol_activitypair_forgotten",
+		metric.WithDescription("What the memory budget made the processor forget before emitted_ids_ttl, by item (conversation without open turns, id of an emitted row). [Alpha]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ActivitypairMemoryHeld, err = builder.meter.Int64Gauge(
+		"otelcol_activitypair_memory_held",
+		metric.WithDescription("What the processor holds, as counted against max_buffered_bytes (buffered rows, conversations, ids of emitted rows). [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ActivitypairOpenTurns, err = builder.meter.Int64Gauge(
 		"otelcol_activitypair_open_turns",
 		metric.WithDescription("Turns waiting for more rows. [Alpha]"),
@@ -84,13 +99,19 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ActivitypairRowsDropped, err = builder.meter.Int64Counter(
 		"otelcol_activitypair_rows_dropped",
-		metric.WithDescription("Rows not paired, by reason (duplicate of a row already buffered or emitted, or malformed). [Alpha]"),
+		metric.WithDescription("Rows not paired, by reason (duplicate of a row already buffered or emitted, malformed, or without a conversation id). [Alpha]"),
 		metric.WithUnit("{row}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ActivitypairSettingsConflicts, err = builder.meter.Int64Counter(
+		"otelcol_activitypair_settings_conflicts",
+		metric.WithDescription("Settings found inconsistent with a source's poll interval on its first batch (each also logged as an error), once per source and setting. [Alpha]"),
+		metric.WithUnit("{conflict}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ActivitypairStateRestoreFailures, err = builder.meter.Int64Counter(
 		"otelcol_activitypair_state_restore_failures",
-		metric.WithDescription("Times the stored pairing state could not be read back and the processor started clean. [Alpha]"),
+		metric.WithDescription("Times the stored pairing state could not be read back (Start fails, or with on_unreadable_state discard the processor starts without it). [Alpha]"),
 		metric.WithUnit("{failure}"),
 	)
 	errs = errors.Join(errs, err)
@@ -102,7 +123,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ActivitypairTurnsEmitted, err = builder.meter.Int64Counter(
 		"otelcol_activitypair_turns_emitted",
-		metric.WithDescription("Turns passed to the next consumer, by outcome and by what triggered the emission (evicted means emitted early because max_open_turns was reached). [Alpha]"),
+		metric.WithDescription("Turns passed to the next consumer, by outcome and by what triggered the emission (evicted means emitted early because max_open_turns or max_buffered_bytes was reached). [Alpha]"),
 		metric.WithUnit("{turn}"),
 	)
 	errs = errors.Join(errs, err)

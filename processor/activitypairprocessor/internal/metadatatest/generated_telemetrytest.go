@@ -21,6 +21,36 @@ func NewSettings(tt *componenttest.Telemetry) processor.Settings {
 	return set
 }
 
+func AssertEqualActivitypairForgotten(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_activitypair_forgotten",
+		Description: "What the memory budget made the processor forget before emitted_ids_ttl, by item (conversation without open turns, id of an emitted row). [Alpha]",
+		Unit:        "{item}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_activitypair_forgotten")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualActivitypairMemoryHeld(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_activitypair_memory_held",
+		Description: "What the processor holds, as counted against max_buffered_bytes (buffered rows, conversations, ids of emitted rows). [Alpha]",
+		Unit:        "By",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_activitypair_memory_held")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualActivitypairOpenTurns(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_activitypair_open_turns",
@@ -68,7 +98,7 @@ func AssertEqualActivitypairRowsBuffered(t *testing.T, tt *componenttest.Telemet
 func AssertEqualActivitypairRowsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_activitypair_rows_dropped",
-		Description: "Rows not paired, by reason (duplicate of a row already buffered or emitted, or malformed). [Alpha]",
+		Description: "Rows not paired, by reason (duplicate of a row already buffered or emitted, malformed, or without a conversation id). [Alpha]",
 		Unit:        "{row}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -81,10 +111,26 @@ func AssertEqualActivitypairRowsDropped(t *testing.T, tt *componenttest.Telemetr
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualActivitypairSettingsConflicts(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_activitypair_settings_conflicts",
+		Description: "Settings found inconsistent with a source's poll interval on its first batch (each also logged as an error), once per source and setting. [Alpha]",
+		Unit:        "{conflict}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_activitypair_settings_conflicts")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualActivitypairStateRestoreFailures(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_activitypair_state_restore_failures",
-		Description: "Times the stored pairing state could not be read back and the processor started clean. [Alpha]",
+		Description: "Times the stored pairing state could not be read back (Start fails, or with on_unreadable_state discard the processor starts without it). [Alpha]",
 		Unit:        "{failure}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -116,7 +162,7 @@ func AssertEqualActivitypairToolCalls(t *testing.T, tt *componenttest.Telemetry,
 func AssertEqualActivitypairTurnsEmitted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_activitypair_turns_emitted",
-		Description: "Turns passed to the next consumer, by outcome and by what triggered the emission (evicted means emitted early because max_open_turns was reached). [Alpha]",
+		Description: "Turns passed to the next consumer, by outcome and by what triggered the emission (evicted means emitted early because max_open_turns or max_buffered_bytes was reached). [Alpha]",
 		Unit:        "{turn}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -19,13 +19,22 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ActivitypairForgotten.Add(context.Background(), 1)
+	tb.ActivitypairMemoryHeld.Record(context.Background(), 1)
 	tb.ActivitypairOpenTurns.Record(context.Background(), 1)
 	tb.ActivitypairRowsAbsorbed.Add(context.Background(), 1)
 	tb.ActivitypairRowsBuffered.Record(context.Background(), 1)
 	tb.ActivitypairRowsDropped.Add(context.Background(), 1)
+	tb.ActivitypairSettingsConflicts.Add(context.Background(), 1)
 	tb.ActivitypairStateRestoreFailures.Add(context.Background(), 1)
 	tb.ActivitypairToolCalls.Add(context.Background(), 1)
 	tb.ActivitypairTurnsEmitted.Add(context.Background(), 1)
+	AssertEqualActivitypairForgotten(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualActivitypairMemoryHeld(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualActivitypairOpenTurns(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -36,6 +45,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualActivitypairRowsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualActivitypairSettingsConflicts(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualActivitypairStateRestoreFailures(t, testTel,

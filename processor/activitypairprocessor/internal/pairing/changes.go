@@ -8,6 +8,7 @@ type journal struct {
 	asksChanged []bool          // by place in convs: some of its rows were emitted
 	added       []journalRow
 	emitted     []journalEmit
+	owned       int // added[:owned] have strings of their own (Settle)
 }
 
 type journalRow struct {
@@ -18,6 +19,7 @@ type journalRow struct {
 type journalEmit struct {
 	item     ItemID
 	observed int64
+	origin   Origin
 }
 
 // touch adds c to the conversations concerned and returns its place.
@@ -34,9 +36,9 @@ func (j *journal) add(c *Conversation, r Row) {
 	j.added = append(j.added, journalRow{j.touch(c), r})
 }
 
-func (j *journal) emit(c *Conversation, item ItemID, observed int64) {
+func (j *journal) emit(c *Conversation, item ItemID, observed int64, o Origin) {
 	j.asksChanged[j.touch(c)] = true
-	j.emitted = append(j.emitted, journalEmit{item, observed})
+	j.emitted = append(j.emitted, journalEmit{item, observed, o})
 }
 
 func (j *journal) reset() {
@@ -47,6 +49,7 @@ func (j *journal) reset() {
 	clear(j.added)
 	clear(j.emitted)
 	j.convs, j.asksChanged, j.added, j.emitted = j.convs[:0], j.asksChanged[:0], j.added[:0], j.emitted[:0]
+	j.owned = 0
 }
 
 // Changes are what changed since the last save (Saved), for a caller that
@@ -119,6 +122,9 @@ func (ch Changes) Emitted(i int) (ItemID, int64) {
 	e := &ch.c.journal.emitted[i]
 	return e.item, e.observed
 }
+
+// EmittedFrom is the origin of the i-th row emitted.
+func (ch Changes) EmittedFrom(i int) Origin { return ch.c.journal.emitted[i].origin }
 
 // Size is about how many bytes the changes take encoded: 18 per emitted
 // id, 128 per conversation, 48 per added row plus its strings.

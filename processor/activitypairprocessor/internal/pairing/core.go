@@ -2,6 +2,7 @@ package pairing
 
 import (
 	"math"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,9 @@ type Config struct {
 	// KeepChanges collects the changes since the last save (Changes), for
 	// a caller that stores them.
 	KeepChanges bool
+	// OriginOf says which origin (SetReplayFrom) the rows of a source come
+	// from; asked once per source. Nil: none.
+	OriginOf func(Source) Origin
 }
 
 // Core is the pairing state: every buffered row, by conversation, and the
@@ -48,6 +52,21 @@ type Core struct {
 	// batchOldest is the earliest ingestion time of the batch being added.
 	batchOldest int64
 
+	// replayFrom is, by origin, the latest ingestion time before which its
+	// source delivers no row again (0: it never said); srcOrigin caches
+	// originOf, by Source, as origin+1 (0: not asked yet).
+	replayFrom [MaxOrigins]int64
+	srcOrigin  []uint8
+	originOf   func(Source) Origin
+	// forgotten counts what the memory budget gave up (fitBudget).
+	forgotten Forgotten
+
+	// owning is set from EndBatch to Settle: the rows of the batch (ingested
+	// at or after keepFrom) still get strings of their own (memory.go), and
+	// due holds the conversations whose rows wait for Commit for it.
+	owning bool
+	due    []*Conversation
+
 	touched   []*Conversation // rows added in the current batch
 	oversized []*Conversation // past maxConversationRows, found by refresh
 	planner   planner
@@ -72,7 +91,9 @@ func New(cfg Config) *Core {
 		seen:         newIDSet(),
 		mem:          newUsage(cfg),
 		batchOldest:  math.MaxInt64,
+		originOf:     cfg.OriginOf,
 	}
+	c.seen.replayFrom = &c.replayFrom
 	if cfg.KeepChanges {
 		c.journal = &journal{}
 	}
@@ -107,19 +128,22 @@ func (c *Core) addRow(r *Row, rc *Context, src Source, conv *Conversation, now i
 		conv = c.convs[rc.Conversation]
 	}
 	if conv == nil {
-		conv = newConversation(rc.Conversation, src)
+		conv = newConversation(strings.Clone(rc.Conversation), src)
 		c.convs[conv.id] = conv
+		c.mem.convs += convBytes(conv)
 	}
-	if conv.channel == "" {
-		conv.channel = rc.Channel
+	if conv.channel == "" && rc.Channel != "" {
+		conv.channel = c.mem.keep(rc.Channel)
 	}
-	if conv.locale == "" {
-		conv.locale = rc.Locale
+	if conv.locale == "" && rc.Locale != "" {
+		conv.locale = c.mem.keep(rc.Locale)
 	}
 	c.mem.shareNames(r)
+	slots := cap(conv.rows)
 	if !conv.insert(r) {
 		return false
 	}
+	c.mem.resized(conv, slots)
 	c.mem.hold(conv, r)
 	conv.lastObserved = max(conv.lastObserved, r.Observed())
 	c.watermark = max(c.watermark, r.Observed())
@@ -141,30 +165,50 @@ func (c *Core) EndBatch() {
 		c.keepFrom = c.batchOldest
 		c.batchOldest = math.MaxInt64
 	}
+	clear(c.due)
+	c.due = c.due[:0]
+	c.owning = len(c.touched) > 0
 	for _, conv := range c.touched {
 		conv.touched = false
 		c.refresh(conv)
+		if conv.sched.dueAt == c.watermark {
+			c.due = append(c.due, conv) // Commit gives what stays strings of its own
+		} else {
+			c.ownBatchRows(conv) // just planned: its rows are in the CPU caches
+		}
 	}
 	clear(c.touched)
 	c.touched = c.touched[:0]
+	c.fitBudget() // before evictions are selected: forgetting costs less
 }
 
 // Prune forgets emitted ids and empty conversations older than
-// emitted_ids_ttl in ingestion time. Call it after each batch and sweep,
-// once the selection is committed.
+// emitted_ids_ttl in ingestion time (ids only once their origin's
+// replay_from has passed them too), then what the memory budget cannot
+// hold (fitBudget). Call it after each batch and sweep, once the selection
+// is committed.
 func (c *Core) Prune() {
-	if c.keepFrom == 0 {
-		return // nothing read since the start: the last batch may come again
-	}
-	horizon := min(c.watermark, c.keepFrom) - c.idsTTL
-	c.seen.prune(horizon)
-	for e, ok := c.emptied.peek(); ok && e.observed < horizon; e, ok = c.emptied.peek() {
-		c.emptied.pop()
-		conv := e.conv
-		if len(conv.rows) == 0 && conv.lastObserved == e.observed && c.convs[conv.id] == conv {
-			delete(c.convs, conv.id)
+	if c.keepFrom != 0 { // else nothing was read since the start: the last batch may come again
+		horizon := min(c.watermark, c.keepFrom) - c.idsTTL
+		c.seen.prune(horizon)
+		for e, ok := c.emptied.peek(); ok && e.observed < horizon; e, ok = c.emptied.peek() {
+			c.emptied.pop()
+			c.forget(e)
 		}
 	}
+	c.fitBudget()
+}
+
+// forget drops the conversation of an entry of the emptied queue, unless
+// it has rows again or was emptied again since.
+func (c *Core) forget(e emptiedConversation) bool {
+	conv := e.conv
+	if len(conv.rows) != 0 || conv.lastObserved != e.observed || c.convs[conv.id] != conv {
+		return false
+	}
+	delete(c.convs, conv.id)
+	c.mem.convs -= convBytes(conv)
+	return true
 }
 
 // OpenTurns is how many turns the buffered rows make.

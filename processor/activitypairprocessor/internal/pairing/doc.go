@@ -19,9 +19,13 @@
 //		core.Commit(&sel)          // once the next consumer took them
 //	}
 //	core.Prune()
+//	/* save core.Changes(), then core.Saved() */
+//	core.Settle(emitted, saved)    // done with the batch's records
 //
 // A timeout sweep selects with SelectComplete and SelectIdle instead, a
-// shutdown without storage with SelectAll.
+// shutdown without storage with SelectAll. A source that says how far back
+// it may deliver rows again is an Origin (SetReplayFrom): the ids of its
+// emitted rows are kept until then.
 //
 // The rules, in the order the files hold them: rows are kept per
 // conversation in event-time order (conversation.go); the planner cuts them
@@ -30,6 +34,7 @@
 // passed its end by the reorder window (schedule.go); a selection takes
 // complete, idle or evicted turns and Commit removes them, remembering
 // their ids so a row read again is dropped (selection.go, emitted.go).
-// What the memory bounds count is in memory.go, what a row kind does in
-// row.go. The processor's README says the same for users.
+// What the memory bounds count, what the budget gives up and how kept rows
+// stop sharing the caller's memory is in memory.go, what a row kind does
+// in row.go. The processor's README says the same for users.
 package pairing

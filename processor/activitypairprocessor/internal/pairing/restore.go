@@ -47,12 +47,15 @@ func (c *Core) RestoreConversation(st *ConversationState) *Conversation {
 	if conv == nil {
 		conv = newConversation(st.ID, st.Source)
 		c.convs[st.ID] = conv
+		c.mem.convs += convBytes(conv)
 	}
-	conv.channel, conv.locale = st.Channel, st.Locale
+	conv.channel, conv.locale = c.mem.keep(st.Channel), c.mem.keep(st.Locale)
 	conv.nextIndex = st.NextIndex
 	conv.lastObserved = max(conv.lastObserved, st.LastObserved)
 	if st.AsksKnown {
+		before := convBytes(conv)
 		conv.emittedAsks = st.EmittedAsks
+		c.mem.convs += convBytes(conv) - before
 	}
 	return conv
 }
@@ -62,7 +65,9 @@ func (c *Core) RestoreConversation(st *ConversationState) *Conversation {
 // the one that buffered it stays until FinishRestore.
 func (c *Core) RestoreRow(conv *Conversation, r *Row) {
 	c.mem.shareNames(r)
+	slots := cap(conv.rows)
 	if !c.seen.contains(r.Item, r.Observed()) && conv.insert(r) {
+		c.mem.resized(conv, slots)
 		c.mem.hold(conv, r)
 	}
 }
@@ -71,6 +76,15 @@ func (c *Core) RestoreRow(conv *Conversation, r *Row) {
 // ingestion time.
 func (c *Core) RestoreEmitted(id ItemID, bucket int64) {
 	c.seen.emitted(id, bucket*IDBucketWidth)
+}
+
+// RestoreOrigins marks a bucket of emitted ids (restored with
+// RestoreEmitted) as holding ids of rows from the origins whose bits are
+// set in mask (IDBucket.Origins).
+func (c *Core) RestoreOrigins(bucket int64, mask uint64) {
+	if b := c.seen.buckets[bucket]; b != nil {
+		b.origins |= mask &^ 1
+	}
 }
 
 // FinishRestore ends a restore at wall clock now: it drops the rows
@@ -89,6 +103,11 @@ func (c *Core) FinishRestore(now int64) {
 			kept = append(kept, conv.rows[i])
 		}
 		clear(conv.rows[len(kept):])
+		if len(kept) == 0 && conv.rows != nil {
+			c.mem.slots -= cap(conv.rows)
+			conv.rows = nil // kept without rows for a while: hold no array
+			continue
+		}
 		conv.rows = kept
 	}
 	for _, conv := range c.convs {

@@ -158,7 +158,7 @@ func (c *Core) SelectEvictions(s *Selection) {
 		}
 	}
 
-	if excess := c.mem.bytesOver(); excess > 0 {
+	if excess := c.bytesOver(); excess > 0 {
 		for _, conv := range s.convs {
 			if int(conv.sel.take) >= int(conv.openTurns) {
 				excess -= conv.bytes
@@ -316,20 +316,27 @@ func (c *Core) Commit(s *Selection) {
 		conv := sp.conv
 		idx := s.indices[sp.from:sp.to]
 		slices.Sort(idx)
+		origin := c.originOfSource(conv.source)
+		convBefore, slots := convBytes(conv), cap(conv.rows)
 		for _, i := range idx {
 			r := &conv.rows[i]
 			if r.Kind.in(asks) {
 				conv.rememberAsk(r.Activity)
 			}
-			c.seen.emitted(r.Item, r.Observed())
+			c.seen.emittedFrom(r.Item, r.Observed(), origin)
 			if c.journal != nil {
-				c.journal.emit(conv, r.Item, r.Observed())
+				c.journal.emit(conv, r.Item, r.Observed(), origin)
 			}
 		}
 		for _, i := range idx {
 			c.mem.release(conv, &conv.rows[i])
 		}
 		conv.rows = removeIndices(conv.rows, idx)
+		c.mem.resized(conv, slots)
+		c.mem.convs += convBytes(conv) - convBefore
+		if c.owning {
+			c.ownBatchRows(conv) // what stays of the batch's rows; just moved: in the CPU caches
+		}
 		conv.nextIndex += int32(sp.turns)
 		if c.journal != nil {
 			c.journal.touch(conv)
