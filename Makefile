@@ -39,12 +39,14 @@ build: $(BINARY)
 # The whole pipeline on local stand-ins (or on Azure when AZURE_CLIENT_SECRET
 # and APPINSIGHTS_APP_ID are set); see README.md. Ctrl-C stops everything.
 # AKTO=http delivers to Akto's data ingestion service (a local stand-in unless
-# AKTO_INGESTION_URL is set) instead of Kafka.
+# AKTO_INGESTION_URL is set) instead of Kafka. On stand-ins every source runs;
+# SOURCES=appinsights,transcripts,webhook (any of them) picks some.
 AKTO ?= kafka
+SOURCES ?=
 run: build
 	@# Built, not `go run`: go run exits 1 on Ctrl-C even when the program stops cleanly.
 	$(GO) build -o _build/localrun ./cmd/localrun
-	OTELCOL_BINARY=$(BINARY) _build/localrun -akto $(AKTO)
+	OTELCOL_BINARY=$(BINARY) _build/localrun -akto $(AKTO) -sources "$(SOURCES)"
 
 # The end-to-end test runs the binary built above; it finds it through
 # OTELCOL_BINARY and fails (does not skip) under CI=true when it is missing.
