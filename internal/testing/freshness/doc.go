@@ -28,6 +28,11 @@
 // records' item ids with the ground truth turn by turn (exact, split,
 // merged, lost).
 //
+// The transcripts path (transcripts.go) runs the same way with the
+// copilotstudio_transcripts receiver and the Dataverse stand-in, whose clock
+// the simulation moves instead: a turn's freshness starts when the latest of
+// its transcript rows could be read (createdon, or a late row's commit).
+//
 // BenchmarkFreshness reports both for the profiles it compares, as
 // Freshness/<path>/<profile> results that cmd/benchreport renders as the
 // freshness table of BENCHMARKS.md (make bench).
