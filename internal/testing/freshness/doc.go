@@ -1,6 +1,7 @@
 // Package freshness measures how soon a turn reaches the Kafka exporter on
-// the Application Insights path, and what a profile of shorter timings
-// costs in pairing, without waiting hours of real time per profile.
+// the Application Insights and transcripts paths, and what a profile of
+// shorter timings costs in pairing, without waiting hours of real time per
+// profile.
 //
 // A simulation runs the real components in process: the query API and
 // Entra ID stand-ins (HTTPS, the real client-secret flow), the copilotstudio
