@@ -39,12 +39,14 @@ build: $(BINARY)
 # The whole pipeline on local stand-ins (or on Azure when AZURE_CLIENT_SECRET
 # and APPINSIGHTS_APP_ID are set); see README.md. Ctrl-C stops everything.
 # AKTO=http delivers to Akto's data ingestion service (a local stand-in unless
-# AKTO_INGESTION_URL is set) instead of Kafka.
+# AKTO_INGESTION_URL is set) instead of Kafka. On stand-ins every source runs;
+# SOURCES=appinsights,transcripts,webhook (any of them) picks some.
 AKTO ?= kafka
+SOURCES ?=
 run: build
 	@# Built, not `go run`: go run exits 1 on Ctrl-C even when the program stops cleanly.
 	$(GO) build -o _build/localrun ./cmd/localrun
-	OTELCOL_BINARY=$(BINARY) _build/localrun -akto $(AKTO)
+	OTELCOL_BINARY=$(BINARY) _build/localrun -akto $(AKTO) -sources "$(SOURCES)"
 
 # The end-to-end test runs the binary built above; it finds it through
 # OTELCOL_BINARY and fails (does not skip) under CI=true when it is missing.
@@ -85,10 +87,13 @@ bench: build
 	set -o pipefail; for round in $$(seq $(if $(MASKING_BASELINE_CONFIG),3,1)); do \
 		MASKING_BASELINE_CONFIG=$(MASKING_BASELINE_CONFIG) $(GO) test -run '^$$' -bench MaskingCost -benchtime 5x ./internal/testing/e2e || exit 1; \
 	done | tee -a _build/bench.txt
-	@# Freshness of the Application Insights path per profile, and the late-ingestion check, in
-	@# simulated time (the same figures on any machine; about half a minute of real time; after
-	@# the e2e package's benchmarks, so that they stay one table).
+	@# Freshness of the Application Insights path per profile and of the transcripts path, and
+	@# the late-ingestion check, in simulated time (the same figures on any machine; about half a
+	@# minute of real time; after the e2e package's benchmarks, so that they stay one table).
 	set -o pipefail; $(GO) test -run '^$$' -bench 'Freshness|LateIngestion' -benchtime 1x -timeout 20m ./internal/testing/freshness | tee -a _build/bench.txt
+	@# The threat-detection webhook at 200 calls/s for a minute through the built collector
+	@# (answer latency, call to Kafka, CPU per call; the webhook row of the freshness table).
+	set -o pipefail; OTELCOL_BINARY=$(BINARY) $(GO) test -run '^$$' -bench 'Webhook|Freshness' -benchtime 1x -timeout 20m ./internal/testing/e2ebench | tee -a _build/bench.txt
 	set -o pipefail; OTELCOL_BINARY=$(BINARY) $(GO) test -run '^$$' -bench BenchmarkDistribution -benchtime 1x -timeout 30m ./internal/testing/e2ebench | tee -a _build/bench.txt
 	$(GO) run ./cmd/benchreport -out BENCHMARKS.md < _build/bench.txt
 

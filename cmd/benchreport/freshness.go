@@ -20,6 +20,7 @@ import (
 //	queries/h reads/row                     requests to the source per hour,
 //	                                        times each row is read (overlap)
 //	poll-s delay-s overlap-s reply-timeout-s reorder-s   the timings used
+//	deadline-s flush-s calls/s              the webhook's timings and load
 const freshnessPrefix = "Freshness/"
 
 // freshnessPaths are the ways turns reach Kafka, in the table's order.
@@ -29,13 +30,21 @@ var freshnessPaths = []struct{ key, name string }{
 	{"transcripts", "Dataverse transcripts (`copilotstudio_transcripts` receiver)"},
 }
 
-const freshnessCaption = `Simulated time: the collector's own components run on one simulated
-clock, so these figures are the same on any machine and at any load.
-**Freshness** of a turn record is the time from the moment the last of its
-data could first be read at the source (for Application Insights: the
-latest of its rows becoming queryable, at its ` + "`ingestion_time()`" + `) to
-the moment the pipeline hands the record to the Kafka exporter, whose
-batching (` + "`flush_timeout`" + ` 1 s) and Kafka's own latency come on top.
+const freshnessCaption = `The Application Insights and transcripts rows are in simulated time: the
+collector's own components run on one simulated clock, so these figures
+are the same on any machine and at any load. **Freshness** of a turn
+record is the time from the moment the last of its data could first be
+read at the source to the moment the pipeline hands the record to the
+Kafka exporter, whose batching (` + "`flush_timeout`" + ` 1 s) and Kafka's own
+latency come on top. At the source means: for Application Insights, the
+latest of its rows becoming queryable (at its ` + "`ingestion_time()`" + `); for
+transcripts, the latest ` + "`createdon`" + ` (or later commit) of its transcript
+rows, which Dataverse writes about 30 minutes after the conversation goes
+quiet: add those 30 minutes for the time from the conversation itself.
+The webhook row is real time on this machine: from the moment Copilot
+Studio's call was due (an open-loop load at the rate shown) to its record
+read back from Kafka, the exporter's batching included; a tool call is a
+record of its own, never paired.
 Pairing is checked row by row against the generated workload's ground
 truth: **exact** turns arrive as one record holding exactly their rows,
 **split** ones in several (**own records**: the late rows that became
@@ -109,10 +118,14 @@ func timings(m map[string]float64) string {
 	for _, t := range []struct{ unit, name string }{
 		{"poll-s", "poll"}, {"delay-s", "ingestion_delay"}, {"overlap-s", "overlap"},
 		{"reorder-s", "reorder_window"}, {"reply-timeout-s", "reply_timeout"},
+		{"deadline-s", "answer_deadline"}, {"flush-s", "Kafka flush_timeout"},
 	} {
 		if v, ok := m[t.unit]; ok {
 			parts = append(parts, t.name+" "+duration(v))
 		}
+	}
+	if v, ok := m["calls/s"]; ok {
+		parts = append(parts, thousands(v)+" calls/s, real time")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -69,7 +69,9 @@ BenchmarkFreshness/appinsights/shipped-2         	       1	2739614261 ns/op	    
 BenchmarkFreshness/appinsights/low-latency+REORDER_WINDOW=1m-2         	       1	4029526113 ns/op	        30.00 delay-s	     16120 exact-turns	         0 lost-turns	       314.7 max-s	        10.00 merged-turns	       210.0 overlap-s	       209.0 own-records	       159.3 p50-s	       184.6 p90-s	       236.3 p99-s	        30.00 poll-s	       120.1 queries/h	       60.00 reorder-s	       120.0 reply-timeout-s	       205.0 split-turns	     16335 turns
 BenchmarkLateIngestion/shipped-2   	       1	2827427121 ns/op	         0 lost-within-coverage
 pkg: example.com/webhook
-BenchmarkFreshness/webhook/shipped-2   	       1	100 ns/op	       0.2500 p50-s	       1.500 p99-s
+BenchmarkFreshness/webhook/shipped-2   	       1	100 ns/op	       0.2500 p50-s	       1.500 p99-s	       200.0 calls/s	         0.3000 deadline-s	         1.000 flush-s
+pkg: example.com/freshness
+BenchmarkFreshness/transcripts/shipped-2         	       1	5455955377 ns/op	      6360 exact-turns	         0 lost-turns	      1412 max-s	         0 merged-turns	       600.0 overlap-s	         0 own-records	       530.0 p50-s	      1112 p90-s	      1189 p99-s	       300.0 poll-s	        32.11 queries/h	         3.011 reads/row	      3925 records	       300.0 reorder-s	       900.0 reply-timeout-s	         0 split-turns	      6360 turns
 `
 
 // TestFreshnessTable: Freshness/<path>/<profile> results of any package make
@@ -87,8 +89,8 @@ func TestFreshnessTable(t *testing.T) {
 		"## Freshness: how soon a turn reaches Kafka",
 		"| Application Insights (`copilotstudio` receiver) | shipped | poll 10m, ingestion_delay 3m, overlap 1m, reorder_window 5m, reply_timeout 15m | 18m11s | 25m56s | 27m49s | 28m | 16,335 / 0 / 0 / 0 of 16,335 | 0 | 6 (each row read 1.1x) |",
 		"| Application Insights (`copilotstudio` receiver) | low-latency + REORDER_WINDOW=1m | poll 30s, ingestion_delay 30s, overlap 3m30s, reorder_window 1m, reply_timeout 2m | 2m39s | 3m05s | 3m56s | 5m15s | 16,120 / 205 / 10 / 0 of 16,335 | 209 | 120 |",
-		"| Threat detection webhook (`copilotstudiowebhook` receiver) | shipped |  | 250ms |  | 1.5s |  |  |  |  |",
-		"| Dataverse transcripts (`copilotstudio_transcripts` receiver) | | not measured yet |",
+		"| Threat detection webhook (`copilotstudiowebhook` receiver) | shipped | answer_deadline 300ms, Kafka flush_timeout 1s, 200 calls/s, real time | 250ms |  | 1.5s |  |  |  |  |",
+		"| Dataverse transcripts (`copilotstudio_transcripts` receiver) | shipped | poll 5m, overlap 10m, reorder_window 5m, reply_timeout 15m | 8m50s | 18m32s | 19m49s | 23m32s | 6,360 / 0 / 0 / 0 of 6,360 | 0 | 32 (each row read 3.0x) |",
 		"| LateIngestion/shipped-2 | 1 |",
 	} {
 		if !strings.Contains(s, want) {
@@ -100,5 +102,24 @@ func TestFreshnessTable(t *testing.T) {
 	}
 	if i, j := strings.Index(s, "## Freshness"), strings.Index(s, "## example.com/freshness"); i < 0 || j < i {
 		t.Errorf("the freshness table should come before the packages' tables:\n%s", s)
+	}
+}
+
+// TestFreshnessTableNamesPathsNotMeasured: a known path without results
+// still has its row, saying so.
+func TestFreshnessTableNamesPathsNotMeasured(t *testing.T) {
+	pkgs, err := parse(strings.NewReader("pkg: example.com/freshness\nBenchmarkFreshness/appinsights/shipped-2 \t 1\t 100 ns/op\t 1091 p50-s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	render(&b, pkgs, "")
+	for _, want := range []string{
+		"| Threat detection webhook (`copilotstudiowebhook` receiver) | | not measured yet |",
+		"| Dataverse transcripts (`copilotstudio_transcripts` receiver) | | not measured yet |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
 	}
 }

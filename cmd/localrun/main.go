@@ -1,26 +1,40 @@
 // Command localrun is `make run`: the whole pipeline, end to end, on one
-// machine, printing each conversation turn as it reaches Akto's way in
-// (Kafka, or with -akto http the data ingestion service).
+// machine, printing each record as it reaches Akto's way in (Kafka, or with
+// -akto http the data ingestion service): conversation turns, and tool
+// calls as Copilot Studio reports them before the tool runs.
 //
 // Without Azure credentials in the environment (AZURE_CLIENT_SECRET or
-// APPINSIGHTS_APP_ID unset) it starts local stand-ins: an Application
-// Insights query API serving testdata/sample-telemetry.json (moved in time so
-// the first poll sees it), an Entra ID token endpoint (HTTPS, throwaway CA;
-// the collector's real azidentity client-secret flow runs against it) and a
-// Kafka broker (kfake) on a loopback port. It runs the real collector binary
-// with collector-config.yaml, the same file production uses, pointed at them
+// APPINSIGHTS_APP_ID unset) it runs every source on local stand-ins
+// (-sources picks some; make run SOURCES=...):
+//
+//   - appinsights: an Application Insights query API serving
+//     testdata/sample-telemetry.json, moved in time so the first poll sees it;
+//   - transcripts: a Dataverse environment serving
+//     testdata/sample-transcript.json, a generative agent's conversation with
+//     plans, a knowledge search and tool calls, through
+//     collector-config.transcripts.yaml;
+//   - webhook: collector-config.webhook.yaml's HTTPS endpoint, called by a
+//     local client playing Copilot Studio (internal/testing/webhookclient)
+//     with a few tool calls and tokens signed by the Entra ID stand-in.
+//
+// Around them: an Entra ID stand-in (HTTPS, throwaway CA; the collector's
+// real azidentity client-secret flow runs against it, and its published key
+// signs the webhook's tokens) and a Kafka broker (kfake) on a loopback port.
+// It runs the real collector binary with collector-config.yaml, the same file
+// production uses, and the sources' overlays, pointed at the stand-ins
 // through environment variables.
 //
 // With APPINSIGHTS_APP_ID, AZURE_TENANT_ID, AZURE_CLIENT_ID and
 // AZURE_CLIENT_SECRET set, the collector reads the real Application Insights
-// resource. Turns go to KAFKA_BROKERS when it is set (localrun prints what
-// arrives there from now on), otherwise to a local kfake broker it prints from.
+// resource (that source only). Turns go to KAFKA_BROKERS when it is set
+// (localrun prints what arrives there from now on), otherwise to a local
+// kfake broker it prints from.
 //
 // With -akto http (make run AKTO=http) the collector delivers over HTTP
 // instead, with collector-config.akto-http.yaml: to AKTO_INGESTION_URL when
 // it is set, otherwise to a local stand-in of Akto's data ingestion service
 // (internal/testing/fakeakto, which checks what the real one checks), and
-// localrun prints each turn the stand-in accepted.
+// localrun prints each record the stand-in accepted.
 //
 // Ctrl-C stops the collector gracefully, then everything else.
 package main
@@ -29,7 +43,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,35 +60,126 @@ import (
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeakto"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/webhookclient"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
 
+// The sources make run can show, in the order they are listed.
+const (
+	sourceAppInsights = "appinsights"
+	sourceTranscripts = "transcripts"
+	sourceWebhook     = "webhook"
+)
+
+var allSources = []string{sourceAppInsights, sourceTranscripts, sourceWebhook}
+
+// The overlays that turn the sources on, relative to the repository root.
+const (
+	transcriptsOverlay = "collector-config.transcripts.yaml"
+	webhookOverlay     = "collector-config.webhook.yaml"
+)
+
+// options are localrun's flags.
+type options struct {
+	binary, config, akto string
+	// sources are those asked for (-sources); empty: the default.
+	sources []string
+}
+
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts, err := parseFlags()
+	if err == nil {
+		err = run(ctx, opts, os.Stdout, os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "localrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func parseFlags() (options, error) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return options{}, err
+	}
+	binary := flag.String("binary", envOr(harness.BinaryEnv, filepath.Join(root, "_build", "otelcol-copilotstudio")), "the distribution binary (make build)")
+	config := flag.String("config", harness.CollectorConfigPath(), "collector configuration")
+	akto := flag.String("akto", envOr("AKTO", "kafka"), "how records reach Akto: kafka, or http (its data ingestion service, with "+aktoHTTPOverlay+")")
+	sources := flag.String("sources", os.Getenv("SOURCES"), "comma-separated sources to run on stand-ins: "+strings.Join(allSources, ", ")+" (default: all)")
+	flag.Parse()
+	opts := options{binary: *binary, config: *config, akto: *akto}
+	if opts.sources, err = parseSources(*sources); err != nil {
+		return options{}, err
+	}
+	return opts, nil
+}
+
+// parseSources reads a -sources list: known names, each once, in the
+// canonical order; "" is nil (the default).
+func parseSources(list string) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	asked := map[string]bool{}
+	for _, s := range strings.Split(list, ",") {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if s == "" {
+			continue
+		}
+		if !slices.Contains(allSources, s) {
+			return nil, fmt.Errorf("-sources: unknown source %q: use %s", s, strings.Join(allSources, ", "))
+		}
+		asked[s] = true
+	}
+	var out []string
+	for _, s := range allSources {
+		if asked[s] {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-sources %q names no source: use %s", list, strings.Join(allSources, ", "))
+	}
+	return out, nil
+}
+
+// receiversOverride is a config source (a yaml: URI, given as one more
+// --config) naming the logs pipeline's receivers for the sources, when the
+// overlays alone do not: each overlay's list is collector-config.yaml's
+// receiver plus its own, and a later list replaces an earlier one.
+func receiversOverride(sources []string) string {
+	switch {
+	case slices.Equal(sources, []string{sourceAppInsights}),
+		slices.Equal(sources, []string{sourceAppInsights, sourceTranscripts}),
+		slices.Equal(sources, []string{sourceAppInsights, sourceWebhook}):
+		return ""
+	}
+	names := map[string]string{
+		sourceAppInsights: "copilotstudio", sourceTranscripts: "copilotstudio_transcripts", sourceWebhook: "copilotstudiowebhook",
+	}
+	ids := make([]string, len(sources))
+	for i, s := range sources {
+		ids[i] = names[s]
+	}
+	return "yaml:service::pipelines::logs::receivers: [" + strings.Join(ids, ", ") + "]"
+}
+
+func run(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 	root, err := harness.RepoRoot()
 	if err != nil {
 		return err
 	}
-	binary := flag.String("binary", envOr(harness.BinaryEnv, filepath.Join(root, "_build", "otelcol-copilotstudio")), "the distribution binary (make build)")
-	config := flag.String("config", harness.CollectorConfigPath(), "collector configuration")
-	akto := flag.String("akto", envOr("AKTO", "kafka"), "how turns reach Akto: kafka, or http (its data ingestion service, with "+aktoHTTPOverlay+")")
-	flag.Parse()
-	if _, err := os.Stat(*binary); err != nil {
-		return fmt.Errorf("no collector binary at %s: run `make run` (it builds one) or `make build`", *binary)
+	if _, err := os.Stat(opts.binary); err != nil {
+		return fmt.Errorf("no collector binary at %s: run `make run` (it builds one) or `make build`", opts.binary)
 	}
-	if *akto != "kafka" && *akto != "http" {
-		return fmt.Errorf("-akto %q: use kafka or http", *akto)
+	if opts.akto != "kafka" && opts.akto != "http" {
+		return fmt.Errorf("-akto %q: use kafka or http", opts.akto)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	out := &syncWriter{w: stdout}
 
 	work, err := os.MkdirTemp("", "otelcol-copilotstudio-run-")
 	if err != nil {
@@ -89,57 +194,88 @@ func run() error {
 	defer logFile.Close()
 
 	var (
-		env     map[string]string
-		brokers []string
-		topic   = envOr("KAFKA_TOPIC", harness.DefaultTopic)
-		// Turns already in the topic belong to earlier runs on a real broker.
+		env      map[string]string
+		overlays []string
+		brokers  []string
+		topic    = envOr("KAFKA_TOPIC", harness.DefaultTopic)
+		// Records already in the topic belong to earlier runs on a real broker.
 		fromStart = true
+		webhook   *harness.WebhookSetUp
 	)
 	storageDir := filepath.Join(work, "storage")
 
 	if realAzure() {
-		fmt.Println("Azure credentials found: reading Application Insights app", os.Getenv("APPINSIGHTS_APP_ID"))
+		out.Println("Azure credentials found: reading Application Insights app", os.Getenv("APPINSIGHTS_APP_ID"))
+		if len(opts.sources) > 0 && !slices.Equal(opts.sources, []string{sourceAppInsights}) {
+			out.Println("  (transcripts and the webhook run only on stand-ins, without Azure credentials: README.md, \"Sources: which to choose\", says how to turn them on in production)")
+		}
 		// The real cursor is worth keeping between runs: it saves re-reading
 		// initial_lookback (24h) of telemetry every time.
 		storageDir = envOr("STORAGE_DIR", defaultStorageDir())
 		env = map[string]string{"STORAGE_DIR": storageDir}
-		if b := os.Getenv("KAFKA_BROKERS"); b != "" && *akto == "kafka" {
+		if b := os.Getenv("KAFKA_BROKERS"); b != "" && opts.akto == "kafka" {
 			brokers = strings.Split(b, ",")
 			fromStart = false
-			fmt.Println("Kafka:", b, "topic", topic, "(printing turns that arrive from now on)")
+			out.Println("Kafka:", b, "topic", topic, "(printing turns that arrive from now on)")
 		}
 	} else {
-		fmt.Println("No Azure credentials in the environment (APPINSIGHTS_APP_ID, AZURE_CLIENT_SECRET):")
-		fmt.Println("running on local stand-ins with the sample telemetry in", harness.SampleRowsFile)
+		sources := opts.sources
+		if sources == nil {
+			sources = allSources
+		}
+		out.Println("No Azure credentials in the environment (APPINSIGHTS_APP_ID, AZURE_CLIENT_SECRET):")
+		out.Println("running", strings.Join(sources, ", "), "on local stand-ins (make run SOURCES=... picks some)")
 		azure, err := harness.StartAzure(work)
 		if err != nil {
 			return err
 		}
 		defer azure.Close()
-		sample, err := harness.LoadSample(root, time.Now().Add(-time.Second))
-		if err != nil {
-			return err
-		}
-		azure.AppInsights.AddRows(sample.Rows...)
-		fmt.Printf("  Application Insights stand-in  %s  (%d rows: %d conversations, %d turns)\n",
-			azure.AppInsights.URL(), len(sample.Rows), countConversations(sample.Turns), len(sample.Turns))
-		fmt.Printf("  Entra ID stand-in              %s\n", azure.Entra.URL())
 		env = harness.Env(azure.Env(), harness.FastEnv())
+		if slices.Contains(sources, sourceAppInsights) {
+			sample, err := harness.LoadSample(root, time.Now().Add(-time.Second))
+			if err != nil {
+				return err
+			}
+			azure.AppInsights.AddRows(sample.Rows...)
+			out.Printf("  Application Insights stand-in  %s  (%s: %d rows, %d conversations, %d turns)\n",
+				azure.AppInsights.URL(), harness.SampleRowsFile, len(sample.Rows), countConversations(sample.Turns), len(sample.Turns))
+		}
+		out.Printf("  Entra ID stand-in              %s\n", azure.Entra.URL())
+		if slices.Contains(sources, sourceTranscripts) {
+			dv, err := startDataverse(root, azure)
+			if err != nil {
+				return err
+			}
+			defer dv.Close()
+			overlays = append(overlays, filepath.Join(root, transcriptsOverlay))
+			env = harness.Env(env, map[string]string{"DATAVERSE_URL": dv.URL, "TRANSCRIPTS_POLL_INTERVAL": "1s"})
+			out.Printf("  Dataverse stand-in             %s  (%s: a generative agent's transcript with plans and tool steps)\n", dv.URL, harness.SampleTranscriptFile)
+		}
+		if slices.Contains(sources, sourceWebhook) {
+			if webhook, err = harness.NewWebhookSetUp(work, azure.Entra); err != nil {
+				return err
+			}
+			overlays = append(overlays, filepath.Join(root, webhookOverlay))
+			env = harness.Env(env, webhook.Env)
+			out.Printf("  webhook endpoint (collector)   %s  (a local client plays Copilot Studio: %d tool calls)\n", webhook.BaseURL, len(webhookclient.Variants))
+		}
+		if o := receiversOverride(sources); o != "" {
+			overlays = append(overlays, o)
+		}
 	}
 
-	printer := &turnPrinter{out: os.Stdout}
-	var overlays []string
+	printer := &turnPrinter{out: out}
 	var ingestion *fakeakto.Server
 	switch {
-	case *akto == "http":
+	case opts.akto == "http":
 		overlays = append(overlays, filepath.Join(root, aktoHTTPOverlay))
 		if url := os.Getenv("AKTO_INGESTION_URL"); url != "" {
-			fmt.Println("Akto data ingestion service:", url, "(turns go there; nothing is printed here)")
+			out.Println("Akto data ingestion service:", url, "(records go there; nothing is printed here)")
 			break
 		}
 		ingestion = fakeakto.New(fakeakto.Options{Token: localIngestionToken, OnAccept: printer.printValue})
 		defer ingestion.Close()
-		fmt.Printf("  Akto ingestion stand-in        %s%s  (checks auth, limits, every field a string)\n", ingestion.URL(), fakeakto.IngestPath)
+		out.Printf("  Akto ingestion stand-in        %s%s  (checks auth, limits, every field a string)\n", ingestion.URL(), fakeakto.IngestPath)
 		env = harness.Env(env, ingestion.Env())
 	case brokers == nil:
 		kafka, err := harness.StartKafka(topic, 3)
@@ -148,11 +284,11 @@ func run() error {
 		}
 		defer kafka.Close()
 		brokers = kafka.Brokers
-		fmt.Printf("  Kafka (kfake)                  %s  topic %s\n", strings.Join(brokers, ","), topic)
+		out.Printf("  Kafka (kfake)                  %s  topic %s\n", strings.Join(brokers, ","), topic)
 		env = harness.Env(env, kafka.Env(topic))
 	}
 
-	if *akto == "kafka" {
+	if opts.akto == "kafka" {
 		consumer, err := harness.NewConsumer(brokers, topic, fromStart, func(r *kgo.Record) { printer.printValue(r.Value) })
 		if err != nil {
 			return err
@@ -160,12 +296,12 @@ func run() error {
 		defer consumer.Close()
 	}
 
-	fmt.Println("Starting", *binary, "--config", strings.Join(append([]string{*config}, overlays...), " --config "))
-	fmt.Println("  collector log:", logPath)
+	out.Println("Starting", opts.binary, "--config", strings.Join(append([]string{opts.config}, quoteArgs(overlays)...), " --config "))
+	out.Println("  collector log:", logPath)
 	startCtx, cancelStart := context.WithTimeout(ctx, 2*time.Minute)
 	collector, err := harness.StartCollector(startCtx, harness.CollectorOptions{
-		Binary: *binary, Config: *config, Overlays: overlays, Env: env, StorageDir: storageDir,
-		Output: io.MultiWriter(logFile, &errorLines{out: os.Stderr}),
+		Binary: opts.binary, Config: opts.config, Overlays: overlays, Env: env, StorageDir: storageDir,
+		Output: io.MultiWriter(logFile, &errorLines{out: stderr}),
 	})
 	cancelStart()
 	if err != nil {
@@ -175,9 +311,24 @@ func run() error {
 		return err
 	}
 	defer collector.Stop(15 * time.Second)
-	fmt.Println("  health:", "http://"+collector.Env()["HEALTH_CHECK_ENDPOINT"]+"/", " metrics:", collector.MetricsURL())
-	fmt.Println("Waiting for turns (the last turn of a conversation appears once it has been quiet for REPLY_TIMEOUT). Ctrl-C to stop.")
-	fmt.Println()
+	out.Println("  health:", "http://"+collector.Env()["HEALTH_CHECK_ENDPOINT"]+"/", " metrics:", collector.MetricsURL())
+	out.Println("Waiting for records (the last turn of a conversation appears once it has been quiet for REPLY_TIMEOUT). Ctrl-C to stop.")
+	out.Println()
+
+	// The webhook's calls go out once the collector is up; the client
+	// stops (and is waited for) when run returns.
+	calls := make(chan error, 1)
+	if webhook != nil {
+		callCtx, cancelCalls := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			calls <- sendToolCalls(callCtx, webhook.Client, out)
+		}()
+		defer wg.Wait()
+		defer cancelCalls()
+	}
 
 	// Run until Ctrl-C, or until the collector dies on its own.
 	ticker := time.NewTicker(time.Second)
@@ -185,15 +336,19 @@ func run() error {
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Println("\nStopping the collector...")
+			out.Println("\nStopping the collector...")
 			if err := collector.Stop(15 * time.Second); err != nil {
 				return err
 			}
-			fmt.Printf("Stopped. %d turns printed.\n", printer.count())
+			out.Printf("Stopped. %s printed.\n", printer.summary())
 			if ingestion != nil {
-				fmt.Println(ingestionSummary(ingestion.Requests()))
+				out.Println(ingestionSummary(ingestion.Requests()))
 			}
 			return nil
+		case err := <-calls:
+			if err != nil && ctx.Err() == nil {
+				out.Println("webhook client:", err)
+			}
 		case <-ticker.C:
 			if !collector.Running() {
 				return fmt.Errorf("the collector exited (%v); last output:\n%s", collector.ExitErr(), tail(collector.Output(), 40))
@@ -201,6 +356,81 @@ func run() error {
 		}
 	}
 }
+
+// startDataverse serves the sample transcript, created a second ago (so
+// its activities are about half an hour old, as Dataverse writes them),
+// over HTTPS with the stand-ins' CA, to tokens the Entra ID stand-in
+// issued for this environment.
+func startDataverse(root string, azure *harness.Azure) (*fakedataverse.Server, error) {
+	sample, err := harness.LoadSampleTranscript(root, time.Now().Add(-time.Second))
+	if err != nil {
+		return nil, err
+	}
+	var dv *fakedataverse.Server
+	dv = fakedataverse.New(fakedataverse.Options{
+		TokenValidator: func(token string) bool {
+			scope, ok := azure.Entra.Scope(token)
+			return ok && scope == dv.URL+"/.default"
+		},
+		EnvironmentID: "local-run", TLS: azure.Entra.Bundle().ServerTLSConfig(),
+	}, sample.Bots...)
+	dv.AddTranscripts(sample.Rows...)
+	return dv, nil
+}
+
+// sendToolCalls plays Copilot Studio: an admin saving the set-up
+// (/validate), then one tool call of each shape the client knows, from the
+// sample transcript's agent, and prints each answer.
+func sendToolCalls(ctx context.Context, c *webhookclient.Client, out *syncWriter) error {
+	a, err := c.Validate(ctx)
+	if err != nil {
+		return fmt.Errorf("validate: %w", err)
+	}
+	out.Printf("→ webhook: POST /validate (an admin saving the set-up) answered %d %s\n\n", a.Status, bytes.TrimSpace(a.Body))
+	calls := webhookclient.Generate(uint64(time.Now().UnixNano()), len(webhookclient.Variants), webhookclient.Options{
+		AgentTenantID: harness.StandInTenantID, Agents: []string{"IT Service Agent"},
+	})
+	var errs []error
+	for _, call := range calls {
+		a, err := c.Analyze(ctx, call.Body)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out.Printf("→ webhook: tool call %s (%s) answered %d %s in %v, record %s\n",
+			shortTool(call.ToolID), call.Variant, a.Status, bytes.TrimSpace(a.Body), a.Latency.Round(time.Millisecond), orDash(a.Record))
+	}
+	out.Println()
+	return errors.Join(errs...)
+}
+
+// quoteArgs quotes what a shell would split (a yaml: config source).
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if strings.ContainsAny(a, " []") {
+			out[i] = "'" + a + "'"
+		}
+	}
+	return out
+}
+
+// syncWriter serialises what the main loop, the webhook client and the
+// record printer write.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) Println(a ...any)               { fmt.Fprintln(s, a...) }
+func (s *syncWriter) Printf(format string, a ...any) { fmt.Fprintf(s, format, a...) }
 
 // aktoHTTPOverlay is the config overlay that delivers over HTTP.
 const aktoHTTPOverlay = "collector-config.akto-http.yaml"
@@ -295,12 +525,15 @@ type turnPrinter struct {
 	out io.Writer
 	mu  sync.Mutex
 	n   int
+	// toolCalls counts the records of tool calls among the n.
+	toolCalls int
 }
 
-func (p *turnPrinter) count() int {
+// summary says how many records were printed, of which kind.
+func (p *turnPrinter) summary() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.n
+	return fmt.Sprintf("%d records (%d turns, %d tool calls)", p.n, p.n-p.toolCalls, p.toolCalls)
 }
 
 // printValue prints one record value, from Kafka or from the ingestion stand-in.
@@ -308,7 +541,18 @@ func (p *turnPrinter) printValue(value []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
+	if isToolCall(value) {
+		p.toolCalls++
+	}
 	fmt.Fprint(p.out, formatTurn(p.n, value))
+}
+
+// isToolCall tells a tool call's record (path .../tool/{step}) from a turn's.
+func isToolCall(value []byte) bool {
+	var rec struct {
+		Path string `json:"path"`
+	}
+	return json.Unmarshal(value, &rec) == nil && strings.Contains(rec.Path, "/tool/")
 }
 
 // formatTurn renders one record value; anything that is not an Akto record
@@ -405,6 +649,9 @@ func formatToolCall(n int, payload string, header func(string) string, tag map[s
 	fmt.Fprintf(&b, "── tool call %d · %s · %s\n", n, orDash(bot), orDash(header(schema.AktoHeaderChannel)))
 	field := fieldWriter(&b)
 	field("conversation", header(schema.AktoHeaderConversationID)+"  (step "+header(schema.AktoHeaderStepID)+")")
+	if p.Text == "" {
+		p.Text = "(none sent: Copilot Studio's userMessage was null)"
+	}
 	field("user said", p.Text)
 	field("tool", p.Tool+"  ("+header(schema.AktoHeaderToolKind)+")")
 	if len(p.Arguments) > 0 {

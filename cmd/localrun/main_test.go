@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeakto"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/webhookclient"
 )
 
 func TestFormatTurn(t *testing.T) {
@@ -88,4 +96,144 @@ func TestIngestionSummary(t *testing.T) {
 	if want := "The ingestion stand-in answered 2 x HTTP 200, 1 x HTTP 401, 1 x HTTP 422."; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+}
+
+func TestParseSources(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{in: "", want: nil},
+		{in: "webhook, AppInsights,webhook", want: []string{"appinsights", "webhook"}},
+		{in: "transcripts", want: []string{"transcripts"}},
+		{in: "appinsights,kafka", err: `unknown source "kafka"`},
+		{in: ",", err: "names no source"},
+	} {
+		got, err := parseSources(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("parseSources(%q): error %v, want one containing %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("parseSources(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestReceiversOverride(t *testing.T) {
+	// The overlays' own lists suffice for Application Insights with one
+	// more source; otherwise the override names every receiver asked for.
+	for _, sources := range [][]string{{"appinsights"}, {"appinsights", "transcripts"}, {"appinsights", "webhook"}} {
+		if got := receiversOverride(sources); got != "" {
+			t.Errorf("receiversOverride(%v) = %q, want none", sources, got)
+		}
+	}
+	for sources, want := range map[string]string{
+		"appinsights,transcripts,webhook": "yaml:service::pipelines::logs::receivers: [copilotstudio, copilotstudio_transcripts, copilotstudiowebhook]",
+		"transcripts,webhook":             "yaml:service::pipelines::logs::receivers: [copilotstudio_transcripts, copilotstudiowebhook]",
+		"webhook":                         "yaml:service::pipelines::logs::receivers: [copilotstudiowebhook]",
+	} {
+		list, err := parseSources(sources)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := receiversOverride(list); got != want {
+			t.Errorf("receiversOverride(%s) = %q, want %q", sources, got, want)
+		}
+	}
+}
+
+// TestRunShowsEverySource is `make run` on stand-ins with the built
+// collector: the sample telemetry's turns, the sample transcript's turns
+// with their tool calls (a password in them masked), and the webhook
+// client's tool calls, each printed as it reaches Kafka; Ctrl-C (the
+// context) stops it cleanly.
+func TestRunShowsEverySource(t *testing.T) {
+	bin := harness.Binary(t)
+	t.Setenv("APPINSIGHTS_APP_ID", "") // stand-ins, whatever the developer's shell holds
+	t.Setenv("AZURE_CLIENT_SECRET", "")
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := harness.LoadSample(root, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTurns := len(sample.Turns) + 2 // the transcript's two turns
+	wantCalls := len(webhookclient.Variants)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &watchedBuffer{changed: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, options{binary: bin, config: harness.CollectorConfigPath(), akto: "kafka"}, out, io.Discard)
+	}()
+	deadline := time.After(3 * time.Minute) // a guard against a hang, not a timing
+	for strings.Count(out.String(), "── turn ") < wantTurns || strings.Count(out.String(), "── tool call ") < wantCalls {
+		select {
+		case <-out.changed:
+		case err := <-done:
+			t.Fatalf("run ended early: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("waited 3 minutes for %d turns and %d tool calls:\n%s", wantTurns, wantCalls, out.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run after Ctrl-C: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"running appinsights, transcripts, webhook on local stand-ins",
+		"--config 'yaml:service::pipelines::logs::receivers: [copilotstudio, copilotstudio_transcripts, copilotstudiowebhook]'",
+		`POST /validate (an admin saving the set-up) answered 200 {"isSuccessful":true,"status":"OK"}`,
+		`answered 200 {"blockAction":false}`,
+		// The transcript's turns: tools in the order they were triggered, with their states.
+		"── turn", "it-service-agent · msteams",
+		"tools called    • P:UniversalSearchTool=completed\n                  • action.ServiceNow-CreateIncident=completed\n",
+		"tools called    • action.Office365Outlook-SendanemailV2=failed\n",
+		"the login is svc_share password=[password]",
+		// A webhook call's record.
+		"── tool call", "tool            create_issue  (mcp)", "(not the agent's)",
+		fmt.Sprintf("Stopped. %d records (%d turns, %d tool calls) printed.", wantTurns+wantCalls, wantTurns, wantCalls),
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in the output:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Winter2026!") {
+		t.Errorf("a password from the transcript reached the output unmasked:\n%s", got)
+	}
+	if n := strings.Count(got, "record accepted"); n != wantCalls {
+		t.Errorf("%d of %d webhook calls answered with their record accepted:\n%s", n, wantCalls, got)
+	}
+}
+
+// watchedBuffer is run's output, read while it is written.
+type watchedBuffer struct {
+	mu      sync.Mutex
+	b       strings.Builder
+	changed chan struct{}
+}
+
+func (w *watchedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (w *watchedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -1,6 +1,8 @@
 // Package e2ebench measures the whole distribution: the Application Insights
 // stand-in serving a generated workload, the real collector binary with the
-// shipped collector-config.yaml, and a kfake broker. `make bench` runs it.
+// shipped collector-config.yaml, and a kfake broker (BenchmarkDistribution);
+// and the threat-detection webhook answering a steady load of calls
+// (webhook_test.go). `make bench` runs it.
 package e2ebench
 
 import (

@@ -22,9 +22,14 @@ const (
 
 // BenchmarkFreshness runs each profile over the same workload and reports
 // its freshness and its pairing, as Freshness/appinsights/<profile>, which
-// cmd/benchreport renders as BENCHMARKS.md's freshness table. Simulated
-// time: run it with -benchtime 1x (one simulation per profile, a few
-// seconds of real time each).
+// cmd/benchreport renders as BENCHMARKS.md's freshness table; then the
+// transcripts path with its shipped timings, as
+// Freshness/transcripts/shipped: from the moment the latest row of a turn
+// could be read (its createdon, or a late row's commit) to its record at
+// the exporter. Dataverse writes a transcript about 30 minutes after the
+// conversation goes quiet: that comes before this. Simulated time: run it
+// with -benchtime 1x (one simulation per profile, a few seconds of real
+// time each).
 func BenchmarkFreshness(b *testing.B) {
 	w, from, to := Workload(benchSeed, benchConversations, benchSpan)
 	for _, p := range []Profile{Shipped, LowLatency, Shorter, Shortest} {
@@ -63,6 +68,49 @@ func BenchmarkFreshness(b *testing.B) {
 				p.Name, f.Split, f.SplitLast, f.SplitFollowed, counts(f.PieceRows), firstLine(res.Verifier.String()))
 		})
 	}
+	b.Run("transcripts/shipped", func(b *testing.B) {
+		w, from, to := TranscriptsWorkload(transcriptsBenchSeed, transcriptsBenchConversations, benchSpan)
+		var res Result
+		for range b.N {
+			var err error
+			if res, err = RunTranscripts(b, TranscriptsSpec{Profile: TranscriptsShipped, Work: w, SteadyFrom: from, SteadyTo: to}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportFreshness(b, res, len(w.Rows))
+		b.Logf("transcripts: workload %v; fidelity %+v", w.Summary(), res.Fidelity)
+	})
+}
+
+// The transcripts benchmark's workload: 2,000 conversations starting over
+// four hours (about 2,500 rows and 6,400 turns): an environment with
+// steady traffic.
+const (
+	transcriptsBenchSeed          = 2026
+	transcriptsBenchConversations = 2000
+)
+
+// reportFreshness reports what the freshness table shows of a path.
+func reportFreshness(b *testing.B, res Result, rows int) {
+	seconds := func(d time.Duration) float64 { return d.Seconds() }
+	f, tm := res.Fidelity, res.Timings
+	b.ReportMetric(seconds(res.Percentile(50)), "p50-s")
+	b.ReportMetric(seconds(res.Percentile(90)), "p90-s")
+	b.ReportMetric(seconds(res.Percentile(99)), "p99-s")
+	b.ReportMetric(seconds(res.Percentile(100)), "max-s")
+	b.ReportMetric(float64(len(res.Freshness)), "records")
+	b.ReportMetric(float64(f.Turns), "turns")
+	b.ReportMetric(float64(f.Exact), "exact-turns")
+	b.ReportMetric(float64(f.Split), "split-turns")
+	b.ReportMetric(float64(f.Merged), "merged-turns")
+	b.ReportMetric(float64(f.Lost), "lost-turns")
+	b.ReportMetric(float64(f.Pieces), "own-records")
+	b.ReportMetric(res.QueriesPerHour(), "queries/h")
+	b.ReportMetric(float64(res.RowsRead)/float64(rows), "reads/row")
+	b.ReportMetric(seconds(tm.PollInterval), "poll-s")
+	b.ReportMetric(seconds(tm.Overlap), "overlap-s")
+	b.ReportMetric(seconds(tm.ReorderWindow), "reorder-s")
+	b.ReportMetric(seconds(tm.ReplyTimeout), "reply-timeout-s")
 }
 
 // BenchmarkLateIngestion injects the late-ingestion fault into the same

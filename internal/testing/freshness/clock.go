@@ -6,12 +6,11 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakeappinsights"
 )
 
-// simClock is the one clock of a simulation: the query API stand-in's, read
-// by the receiver (its polls and its windows' upper bounds), by the
+// simClock is the one clock of a simulation: the source stand-in's (the
+// query API's, or Dataverse's for transcripts), read by the receiver (its
+// polls and its windows' upper bounds), by the
 // activitypair processor (its wall-clock reply_timeout and its sweep
 // ticker) and by the recorder at the end of the pipeline. Only the driver
 // moves it, from one timer to the next (a poll, a sweep), and only once
@@ -19,7 +18,7 @@ import (
 // polls, the processor's sweep done. So a run is the same on every machine
 // and at any load.
 type simClock struct {
-	ai *fakeappinsights.Server
+	src clockSource
 
 	mu      sync.Mutex
 	changed *sync.Cond
@@ -41,14 +40,21 @@ type simTimer struct {
 	stopped bool
 }
 
-func newSimClock(ai *fakeappinsights.Server) *simClock {
-	c := &simClock{ai: ai}
+// clockSource is the stand-in whose clock the simulation moves: what it
+// serves and the Date of its answers follow it.
+type clockSource interface {
+	Now() time.Time
+	SetNow(time.Time)
+}
+
+func newSimClock(src clockSource) *simClock {
+	c := &simClock{src: src}
 	c.changed = sync.NewCond(&c.mu)
 	return c
 }
 
 // Now is the stand-in's time.
-func (c *simClock) Now() time.Time { return c.ai.Now() }
+func (c *simClock) Now() time.Time { return c.src.Now() }
 
 // Sleep waits until the driver moves the time to now+d.
 func (c *simClock) Sleep(ctx context.Context, d time.Duration) error {
@@ -155,7 +161,7 @@ func (c *simClock) fireNext(limit time.Time, guard time.Duration, before func(at
 	}
 	at := next.at
 	if at.After(c.Now()) {
-		c.ai.SetNow(at)
+		c.src.SetNow(at)
 	}
 	c.mu.Unlock()
 	before(at)

@@ -1,6 +1,7 @@
 // Package freshness measures how soon a turn reaches the Kafka exporter on
-// the Application Insights path, and what a profile of shorter timings
-// costs in pairing, without waiting hours of real time per profile.
+// the Application Insights and transcripts paths, and what a profile of
+// shorter timings costs in pairing, without waiting hours of real time per
+// profile.
 //
 // A simulation runs the real components in process: the query API and
 // Entra ID stand-ins (HTTPS, the real client-secret flow), the copilotstudio
@@ -27,6 +28,11 @@
 // - the latest time one of its rows became queryable. Fidelity compares the
 // records' item ids with the ground truth turn by turn (exact, split,
 // merged, lost).
+//
+// The transcripts path (transcripts.go) runs the same way with the
+// copilotstudio_transcripts receiver and the Dataverse stand-in, whose clock
+// the simulation moves instead: a turn's freshness starts when the latest of
+// its transcript rows could be read (createdon, or a late row's commit).
 //
 // BenchmarkFreshness reports both for the profiles it compares, as
 // Freshness/<path>/<profile> results that cmd/benchreport renders as the

@@ -26,6 +26,7 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/cardmaskprocessor"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver"
+	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudiotranscriptsreceiver"
 )
 
 // Timings are the settings that decide how soon a turn goes out, as the
@@ -68,7 +69,7 @@ func processorFactories() map[component.Type]processor.Factory {
 }
 
 // pipeline is the logs pipeline of the loaded configuration, in process:
-// the copilotstudio receiver, the processors in the order the pipeline
+// a receiver (copilotstudio, or copilotstudio_transcripts), the processors in the order the pipeline
 // lists them, and the recorder in place of the Kafka exporter. The
 // receiver and activitypair run on the simulation's clock.
 type pipeline struct {
@@ -77,30 +78,79 @@ type pipeline struct {
 	timings    Timings
 }
 
-// buildPipeline creates the components of conf's logs pipeline, feeding
-// next; nothing is started.
+// buildPipeline creates the components of conf's logs pipeline with the
+// copilotstudio receiver, feeding next; nothing is started.
 func buildPipeline(conf *confmap.Conf, clk *simClock, next consumer.Logs) (*pipeline, error) {
+	p, head, err := buildProcessors(conf, clk, next)
+	if err != nil {
+		return nil, err
+	}
+	rf := copilotstudioreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*copilotstudioreceiver.Config)
+	if err := unmarshalSection(conf, "receivers::copilotstudio", rcfg); err != nil {
+		return nil, err
+	}
+	p.timings.PollInterval, p.timings.IngestionDelay, p.timings.Overlap = rcfg.PollInterval, rcfg.IngestionDelay, rcfg.Overlap
+	rec, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, head)
+	if err != nil {
+		return nil, fmt.Errorf("receivers::copilotstudio: %w", err)
+	}
+	if err := setField(rec, "clock", clk); err != nil {
+		return nil, err
+	}
+	p.receiver = rec
+	return p, nil
+}
+
+// buildTranscriptsPipeline is buildPipeline with the
+// copilotstudio_transcripts receiver (collector-config.transcripts.yaml).
+func buildTranscriptsPipeline(conf *confmap.Conf, clk *simClock, next consumer.Logs) (*pipeline, error) {
+	p, head, err := buildProcessors(conf, clk, next)
+	if err != nil {
+		return nil, err
+	}
+	rf := copilotstudiotranscriptsreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*copilotstudiotranscriptsreceiver.Config)
+	if err := unmarshalSection(conf, "receivers::copilotstudio_transcripts", rcfg); err != nil {
+		return nil, err
+	}
+	p.timings.PollInterval, p.timings.Overlap = rcfg.PollInterval, rcfg.Overlap
+	rec, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, head)
+	if err != nil {
+		return nil, fmt.Errorf("receivers::copilotstudio_transcripts: %w", err)
+	}
+	if err := setField(rec, "clock", clk); err != nil {
+		return nil, err
+	}
+	p.receiver = rec
+	return p, nil
+}
+
+// buildProcessors creates the processors of conf's logs pipeline, in its
+// order, feeding next, and returns the first of them (what a receiver
+// feeds); activitypair runs on the simulation's clock.
+func buildProcessors(conf *confmap.Conf, clk *simClock, next consumer.Logs) (*pipeline, consumer.Logs, error) {
 	p := &pipeline{}
 	ids := asStrings(conf.Get("service::pipelines::logs::processors"))
 	if len(ids) == 0 {
-		return nil, errors.New("service::pipelines::logs::processors is empty")
+		return nil, nil, errors.New("service::pipelines::logs::processors is empty")
 	}
 	factories := processorFactories()
 	for i := len(ids) - 1; i >= 0; i-- {
 		var id component.ID
 		if err := id.UnmarshalText([]byte(ids[i])); err != nil {
-			return nil, fmt.Errorf("service::pipelines::logs::processors: %w", err)
+			return nil, nil, fmt.Errorf("service::pipelines::logs::processors: %w", err)
 		}
 		if skippedProcessors[id.Type().String()] {
 			continue
 		}
 		f, ok := factories[id.Type()]
 		if !ok {
-			return nil, fmt.Errorf("processor %s of the pipeline is not known to the freshness simulation: add its factory", id)
+			return nil, nil, fmt.Errorf("processor %s of the pipeline is not known to the freshness simulation: add its factory", id)
 		}
 		cfg := f.CreateDefaultConfig()
 		if err := unmarshalSection(conf, "processors::"+id.String(), cfg); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		set := processortest.NewNopSettings(f.Type())
 		set.ID = id
@@ -112,32 +162,17 @@ func buildPipeline(conf *confmap.Conf, clk *simClock, next consumer.Logs) (*pipe
 		}
 		proc, err := f.CreateLogs(context.Background(), set, cfg, next)
 		if err != nil {
-			return nil, fmt.Errorf("processors::%s: %w", id, err)
+			return nil, nil, fmt.Errorf("processors::%s: %w", id, err)
 		}
 		if isPair {
 			if err := setField(proc, "clock", clk); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		p.processors = append([]processor.Logs{proc}, p.processors...)
 		next = proc
 	}
-
-	rf := copilotstudioreceiver.NewFactory()
-	rcfg := rf.CreateDefaultConfig().(*copilotstudioreceiver.Config)
-	if err := unmarshalSection(conf, "receivers::copilotstudio", rcfg); err != nil {
-		return nil, err
-	}
-	p.timings.PollInterval, p.timings.IngestionDelay, p.timings.Overlap = rcfg.PollInterval, rcfg.IngestionDelay, rcfg.Overlap
-	rec, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, next)
-	if err != nil {
-		return nil, fmt.Errorf("receivers::copilotstudio: %w", err)
-	}
-	if err := setField(rec, "clock", clk); err != nil {
-		return nil, err
-	}
-	p.receiver = rec
-	return p, nil
+	return p, next, nil
 }
 
 // start starts the processors back to front, then the receiver, whose
