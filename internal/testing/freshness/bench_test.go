@@ -41,26 +41,9 @@ func BenchmarkFreshness(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			seconds := func(d time.Duration) float64 { return d.Seconds() }
-			f, tm := res.Fidelity, res.Timings
-			b.ReportMetric(seconds(res.Percentile(50)), "p50-s")
-			b.ReportMetric(seconds(res.Percentile(90)), "p90-s")
-			b.ReportMetric(seconds(res.Percentile(99)), "p99-s")
-			b.ReportMetric(seconds(res.Percentile(100)), "max-s")
-			b.ReportMetric(float64(len(res.Freshness)), "records")
-			b.ReportMetric(float64(f.Turns), "turns")
-			b.ReportMetric(float64(f.Exact), "exact-turns")
-			b.ReportMetric(float64(f.Split), "split-turns")
-			b.ReportMetric(float64(f.Merged), "merged-turns")
-			b.ReportMetric(float64(f.Lost), "lost-turns")
-			b.ReportMetric(float64(f.Pieces), "own-records")
-			b.ReportMetric(res.QueriesPerHour(), "queries/h")
-			b.ReportMetric(float64(res.RowsRead)/float64(len(w.Rows)), "reads/row")
-			b.ReportMetric(seconds(tm.PollInterval), "poll-s")
-			b.ReportMetric(seconds(tm.IngestionDelay), "delay-s")
-			b.ReportMetric(seconds(tm.Overlap), "overlap-s")
-			b.ReportMetric(seconds(tm.ReorderWindow), "reorder-s")
-			b.ReportMetric(seconds(tm.ReplyTimeout), "reply-timeout-s")
+			reportFreshness(b, res, len(w.Rows))
+			b.ReportMetric(res.Timings.IngestionDelay.Seconds(), "delay-s")
+			f := res.Fidelity
 			followed, last := byPosition(w, res, from, to)
 			b.Logf("%s: turns followed by another in their conversation: p50 %v, p99 %v (%d); last turns: p50 %v, p99 %v (%d)",
 				p.Name, pct(followed, 50), pct(followed, 99), len(followed), pct(last, 50), pct(last, 99), len(last))

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 	"unsafe"
 
@@ -23,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
+	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/activitypairprocessor"
 	"github.com/copilotwatch/otelcol-copilotstudio/processor/cardmaskprocessor"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver"
@@ -336,4 +340,22 @@ func (r *recorder) all() []arrival {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]arrival(nil), r.arrivals...)
+}
+
+// startOnDisk starts p with a file_storage under dir and waits until its
+// receiver and processor are waiting on the simulated clock; if they never
+// do, it shuts p down.
+func (p *pipeline) startOnDisk(tb testing.TB, dir string, clk *simClock) error {
+	storageDir := filepath.Join(dir, "storage")
+	if err := os.MkdirAll(storageDir, 0o700); err != nil {
+		return err
+	}
+	if err := p.start(harness.StartFileStorage(tb, storageDir)); err != nil {
+		return err
+	}
+	if err := clk.waitStarted(guard); err != nil {
+		_ = p.shutdown()
+		return err
+	}
+	return nil
 }

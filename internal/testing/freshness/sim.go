@@ -157,12 +157,7 @@ func Run(tb testing.TB, spec Spec) (Result, error) {
 		return Result{}, err
 	}
 	res.Timings, res.Start = p.timings, start
-	storageDir := filepath.Join(dir, "storage")
-	if err := os.MkdirAll(storageDir, 0o700); err != nil {
-		return Result{}, err
-	}
-	host := harness.StartFileStorage(tb, storageDir)
-	if err := p.start(host); err != nil {
+	if err := p.startOnDisk(tb, dir, clk); err != nil {
 		return Result{}, err
 	}
 	stopped := false
@@ -171,9 +166,6 @@ func Run(tb testing.TB, spec Spec) (Result, error) {
 			_ = p.shutdown()
 		}
 	}()
-	if err := clk.waitStarted(guard); err != nil {
-		return Result{}, err
-	}
 
 	// Time moves from timer to timer until every row is in a record, or
 	// for at most four hours past the last row (a lost row ends it there).

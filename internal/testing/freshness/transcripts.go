@@ -1,8 +1,6 @@
 package freshness
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -120,12 +118,7 @@ func RunTranscripts(tb testing.TB, spec TranscriptsSpec) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Timings: p.timings, Start: start}
-	storageDir := filepath.Join(dir, "storage")
-	if err := os.MkdirAll(storageDir, 0o700); err != nil {
-		return Result{}, err
-	}
-	host := harness.StartFileStorage(tb, storageDir)
-	if err := p.start(host); err != nil {
+	if err := p.startOnDisk(tb, dir, clk); err != nil {
 		return Result{}, err
 	}
 	stopped := false
@@ -134,9 +127,6 @@ func RunTranscripts(tb testing.TB, spec TranscriptsSpec) (Result, error) {
 			_ = p.shutdown()
 		}
 	}()
-	if err := clk.waitStarted(guard); err != nil {
-		return Result{}, err
-	}
 	limit := last.Add(4 * time.Hour)
 	now := start
 	for rec.itemCount() < items {
