@@ -53,6 +53,8 @@ type Server struct {
 	retryAfter string // their Retry-After
 	unavail    bool   // answer every request 503 (an outage)
 	requests   int
+	// outageAnswers counts the requests answered 503 by the outage.
+	outageAnswers int
 
 	transcripts transcriptTable // transcripts.go
 	botsFaults  []BotsFault
@@ -122,6 +124,14 @@ func (s *Server) SetUnavailable(down bool) {
 	s.unavail = down
 }
 
+// OutageAnswers counts the requests answered 503 because of SetUnavailable
+// (after their token was accepted), whatever they asked for.
+func (s *Server) OutageAnswers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outageAnswers
+}
+
 // Requests counts the requests served, throttled and refused ones included.
 func (s *Server) Requests() int {
 	s.mu.Lock()
@@ -157,6 +167,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if down {
+		s.mu.Lock()
+		s.outageAnswers++
+		s.mu.Unlock()
 		writeError(w, http.StatusServiceUnavailable, "0x80040216", "The service is unavailable.")
 		return
 	}

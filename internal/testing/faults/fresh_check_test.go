@@ -70,6 +70,7 @@ func TestFreshness(t *testing.T) {
 		"internal/schema/schema.go":                     "package schema\n",
 		"internal/testing/faults/scenarios_test.go":     "package faults\n",
 		"collector-config.yaml":                         "receivers: {}\n",
+		"collector-config.webhook.yaml":                 "receivers: {}\n",
 		"README.md":                                     "# readme\n",
 		"extension/storagecheckextension/check.go":      "package s\n",
 		"extension/storagecheckextension/README.md":     "# s\n",
@@ -131,7 +132,7 @@ func TestFreshness(t *testing.T) {
 
 	for _, changed := range []string{
 		"processor/activitypairprocessor/state.go", "internal/schema/schema.go", "collector-config.yaml",
-		"exporter/aktoexporter/exporter.go", "extension/storagecheckextension/check.go",
+		"collector-config.webhook.yaml", "exporter/aktoexporter/exporter.go", "extension/storagecheckextension/check.go",
 	} {
 		t.Run("changed "+changed, func(t *testing.T) {
 			head := r.git("rev-parse", "HEAD")

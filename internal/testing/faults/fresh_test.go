@@ -19,6 +19,8 @@ import (
 var measuredPaths = []string{
 	":(top)receiver", ":(top)processor", ":(top)exporter", ":(top)extension", ":(top)internal",
 	":(top)collector-config.yaml", ":(top)builder-config.yaml",
+	// the overlays the transcripts and webhook scenarios run with
+	":(top)collector-config.transcripts.yaml", ":(top)collector-config.webhook.yaml",
 	":(top,exclude)internal/testing",
 	":(top,exclude,glob)**/*_test.go",
 	":(top,exclude,glob)**/*.md",

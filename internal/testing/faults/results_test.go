@@ -41,10 +41,15 @@ func writeResults(path string, sz size, seed uint64, source string, results []re
 		sz.name, seed, time.Now().UTC().Format("2006-01-02 15:04 MST"), source, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintf(&b, "Each scenario runs the real `otelcol-copilotstudio` binary with `collector-config.yaml` against the\n")
 	fmt.Fprintf(&b, "Application Insights and Entra ID stand-ins and a kfake broker, on a fresh generated workload, and\n")
-	fmt.Fprintf(&b, "checks every record on the topic against the workload's ground truth.\n\n")
-	fmt.Fprintf(&b, "**%d scenarios, %d rows, %d turns: %d lost, %d duplicated, %d wrong, %d unexpected; %d scenarios failed.**\n\n",
+	fmt.Fprintf(&b, "checks every record on the topic against the workload's ground truth. The `transcripts:` scenarios add\n")
+	fmt.Fprintf(&b, "`collector-config.transcripts.yaml` and the Dataverse stand-in (rows are transcript rows; a turn's tool\n")
+	fmt.Fprintf(&b, "calls count in wrong too); the `webhook:` scenarios add `collector-config.webhook.yaml` and callers\n")
+	fmt.Fprintf(&b, "playing Copilot Studio: there each call is its own conversation, rows are the calls sent and turns the\n")
+	fmt.Fprintf(&b, "calls answered `Otelcol-Record: accepted`, the only ones that must arrive (the others are counted in\n")
+	fmt.Fprintf(&b, "the notes below).\n\n")
+	fmt.Fprintf(&b, "**%d scenarios, %d rows or calls sent, %d turns or accepted calls: %d lost, %d duplicated, %d wrong, %d unexpected; %d scenarios failed.**\n\n",
 		len(results), rows, turns, lost, dup, wrong, unexpected, failed)
-	b.WriteString("| scenario | conversations | rows | turns | delivered | lost | duplicated | wrong | unexpected | SIGKILLs | seconds | result |\n")
+	b.WriteString("| scenario | conversations | rows / calls sent | turns / calls accepted | delivered | lost | duplicated | wrong | unexpected | SIGKILLs | seconds | result |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range results {
 		verdict := "pass"

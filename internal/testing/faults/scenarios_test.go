@@ -20,8 +20,10 @@ func pageEnv(sz size) map[string]string {
 	return map[string]string{"MAX_ROWS_PER_QUERY": strconv.Itoa(sz.rowLimit)}
 }
 
+// scenarios are the Application Insights path's, then the transcripts'
+// (transcripts_test.go) and the webhook's (webhook_test.go).
 func scenarios() []scenario {
-	return []scenario{
+	return append([]scenario{
 		{
 			name: "baseline",
 			what: "no fault: the reference run",
@@ -284,7 +286,7 @@ func scenarios() []scenario {
 				}
 			},
 		},
-	}
+	}, append(transcriptScenarios(), webhookScenarios()...)...)
 }
 
 // pages is how many query answers with rows the stand-in has given.

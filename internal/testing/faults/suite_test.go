@@ -3,6 +3,7 @@ package faults
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -52,13 +53,36 @@ type size struct {
 	// burst is how many consecutive failures one injection makes. The
 	// receiver's backoff (2 s, doubling) is not configurable, so the short
 	// form keeps bursts at one to stay quick; the full form pushes it.
-	burst    int
-	deadline time.Duration // failure guard per scenario, never a synchronisation
+	burst int
+	// transcriptPage is TRANSCRIPTS_PAGE_SIZE: the short form reads its
+	// backlog in small pages, so that faults land in the middle of it.
+	transcriptPage int
+	// transcriptReplyTimeout, when set, is REPLY_TIMEOUT for the
+	// transcripts scenarios. The last turns of some conversations at the
+	// end of a transcript backlog are emitted only by the wall-clock
+	// reply_timeout, although the watermark passed them by hours (see the
+	// README's findings); the short form shortens that wait to stay quick.
+	// A transcript brings a session's activities in one row (split pieces a
+	// second apart), so no pause of the short form splits a turn.
+	transcriptReplyTimeout string
+	// outage is how many requests a Dataverse outage answers 503 (the
+	// receiver's backoff, 1 s doubling, is not configurable either): the
+	// full form outlasts a poll's five tries.
+	outage int
+	// callers send the webhook calls at once; pendingRecords and
+	// webhookQueue, when set, shrink WEBHOOK_MAX_PENDING_RECORDS and
+	// KAFKA_QUEUE_SIZE (the batch's 500 at least) for the webhook's broker
+	// outage, which fills both; the full form keeps the shipped ones.
+	callers                      int
+	pendingRecords, webhookQueue int
+	deadline                     time.Duration // failure guard per scenario, never a synchronisation
 }
 
 var (
-	shortSize = size{name: "short", conversations: 150, kills: 3, rowLimit: 200, queueShare: 0.5, burst: 1, deadline: 4 * time.Minute}
-	fullSize  = size{name: "full", conversations: 10000, kills: 8, rowLimit: 5000, burst: 3, deadline: 20 * time.Minute}
+	shortSize = size{name: "short", conversations: 150, kills: 3, rowLimit: 200, queueShare: 0.5, burst: 1,
+		transcriptPage: 10, transcriptReplyTimeout: "10s", outage: 2, callers: 8, pendingRecords: 50, webhookQueue: 500, deadline: 4 * time.Minute}
+	fullSize = size{name: "full", conversations: 10000, kills: 8, rowLimit: 5000, burst: 3,
+		transcriptPage: 50, outage: 8, callers: 16, deadline: 20 * time.Minute}
 )
 
 // Settings every scenario shares. The receiver polls every second and stays
@@ -114,24 +138,46 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// path is the source a scenario drives through the collector, and what its
+// records are checked against.
+type path int
+
+const (
+	// appInsightsPath: collector-config.yaml alone; Application Insights
+	// rows of a generated workload, paired into turns.
+	appInsightsPath path = iota
+	// transcriptsPath: with collector-config.transcripts.yaml; Dataverse
+	// transcripts of a generated workload, turns with their tool steps
+	// (transcripts_test.go).
+	transcriptsPath
+	// webhookPath: with collector-config.webhook.yaml; threat-detection
+	// calls sent while the scenario runs, one record per call
+	// (webhook_test.go).
+	webhookPath
+)
+
 // scenario is one fault. The steps run in order on a fresh broker, fresh
 // stand-ins and an empty storage directory, with the main workload loaded.
 type scenario struct {
 	name string
 	// what the suite says about it in RESULTS.md
 	what string
+	// path is the source driven; the Application Insights one by default.
+	path path
 	// crash: a turn may repeat, with the same turn id (the exporter resends
 	// what it had sent but not yet marked done).
 	crash bool
 	env   func(sz size) map[string]string
-	// tune adjusts the main workload's generation; prepare changes the
-	// generated rows (and their ground truth) before they are loaded.
+	// tune adjusts the main workload's generation (Application Insights);
+	// prepare changes the generated rows (and their ground truth) before
+	// they are loaded.
 	tune    func(cfg *workload.Config)
 	prepare func(r *run)
 	// setup runs before the collector starts, after the workload is loaded.
 	setup func(r *run)
 	// during runs once the collector is up; the suite then waits until
-	// every expected turn is on the topic.
+	// every expected turn (webhook: every call answered accepted) is on
+	// the topic. A webhook scenario's during sends the calls and stops.
 	during func(r *run)
 	// check runs after the collector stopped and the topic was read to its end.
 	check func(r *run)
@@ -157,6 +203,14 @@ type run struct {
 	restarts int
 	bad      []badCase
 	injected map[fakeappinsights.FaultKind]int
+	// kills places records before or after each SIGKILL.
+	kills harness.KillMarks
+
+	// What the other paths add: their stand-ins, ground truth and checks.
+	path        path
+	pathEnv     map[string]string
+	transcripts *transcriptRun
+	webhook     *webhookRun
 
 	mu sync.Mutex
 }
@@ -177,17 +231,7 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 	dir := t.TempDir()
 	r := &run{t: t, ctx: ctx, sz: sz, rng: rand.New(rand.NewPCG(seed, 7))}
 	defer func() {
-		if r.verifier == nil {
-			res.failed = true
-			return
-		}
-		rep := r.verifier.Report()
-		*res = result{
-			scenario: sc.name, what: sc.what, conversations: r.work.Conversations, rows: r.rows,
-			turns: rep.Expected, delivered: rep.Delivered, lost: rep.Lost, duplicated: rep.Duplicated,
-			wrong: rep.Wrong, unexpected: rep.Unexpected, restarts: r.restarts,
-			seconds: time.Since(started).Seconds(), notes: r.notes, failed: t.Failed(),
-		}
+		*res = r.summary(sc, time.Since(started))
 	}()
 
 	var err error
@@ -204,20 +248,29 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 	}
 	defer r.tamper.Close()
 
+	r.path = sc.path
 	now := time.Now()
-	cfg := harness.BacklogConfig(seed, sz.conversations, now)
-	if sc.tune != nil {
-		sc.tune(&cfg)
+	switch sc.path {
+	case transcriptsPath:
+		r.serveTranscripts(seed, now)
+		defer r.transcripts.dataverse.Close()
+	case webhookPath:
+		r.prepareWebhook(dir, seed)
+	default:
+		cfg := harness.BacklogConfig(seed, sz.conversations, now)
+		if sc.tune != nil {
+			sc.tune(&cfg)
+		}
+		r.work = workload.Generate(cfg)
+		if sc.prepare != nil {
+			sc.prepare(r)
+		}
+		var served int
+		r.verifier, served = r.azure.ServeBacklog(r.work, seed^0xfeed, now)
+		r.rows += served
 	}
-	r.work = workload.Generate(cfg)
-	if sc.prepare != nil {
-		sc.prepare(r)
-	}
-	var served int
-	r.verifier, served = r.azure.ServeBacklog(r.work, seed^0xfeed, now)
-	r.rows += served
 
-	if r.records, err = r.kafka.Consume(harness.DefaultTopic, func(rec *kgo.Record) { r.verifier.Add(rec.Value) }); err != nil {
+	if r.records, err = r.kafka.Consume(harness.DefaultTopic, r.add); err != nil {
 		t.Fatal(err)
 	}
 	defer r.records.Close()
@@ -225,7 +278,7 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 	// The receiver talks to the stand-in through Tamper, which passes
 	// everything on unchanged unless a scenario tells it otherwise.
 	r.env = harness.Env(r.azure.Env(), r.kafka.Env(harness.DefaultTopic), baseEnv(),
-		map[string]string{"APPINSIGHTS_ENDPOINT": r.tamper.URL()})
+		map[string]string{"APPINSIGHTS_ENDPOINT": r.tamper.URL()}, r.pathEnv)
 	if sc.env != nil {
 		r.env = harness.Env(r.env, sc.env(sz))
 	}
@@ -256,13 +309,87 @@ func runScenario(t *testing.T, bin string, sz size, seed uint64, sc scenario, re
 			t.Error(err)
 		}
 	}
-	rep := r.verifier.Report()
-	if err := rep.Err(sc.crash); err != nil {
+	if err := r.verdict(sc.crash); err != nil {
 		t.Errorf("%s: %v", sc.name, err)
 		t.Logf("collector output (tail):\n%s", tail(r.col.Output(), 60))
 		t.Logf("queries the stand-in answered:\n%s", r.queryLog())
 	}
-	t.Logf("%s: %s", sc.name, rep.String())
+	t.Logf("%s: %s", sc.name, r.reportString())
+}
+
+// add checks one record read from the topic.
+func (r *run) add(rec *kgo.Record) {
+	switch r.path {
+	case webhookPath:
+		r.webhook.ledger.Add(rec.Value, rec.Partition, rec.Offset)
+	case transcriptsPath:
+		r.verifier.Add(rec.Value)
+		r.transcripts.checkSteps(rec.Value)
+	default:
+		r.verifier.Add(rec.Value)
+	}
+}
+
+// recordsRead is how many records of the topic have been checked.
+func (r *run) recordsRead() int {
+	if r.path == webhookPath {
+		return r.webhook.ledger.Records()
+	}
+	return r.verifier.Records()
+}
+
+// verdict is nil when the scenario delivered what it must (crash: repeats
+// allowed under their first copy's id).
+func (r *run) verdict(crash bool) error {
+	switch r.path {
+	case webhookPath:
+		return r.webhook.ledger.Report().Err(crash)
+	case transcriptsPath:
+		return errors.Join(r.verifier.Report().Err(crash), r.transcripts.stepsErr())
+	default:
+		return r.verifier.Report().Err(crash)
+	}
+}
+
+func (r *run) reportString() string {
+	switch r.path {
+	case webhookPath:
+		return r.webhook.ledger.Report().String()
+	case transcriptsPath:
+		return r.verifier.Report().String() + "; " + r.transcripts.stepsSummary()
+	default:
+		return r.verifier.Report().String()
+	}
+}
+
+// summary is the scenario's line in RESULTS.md. For the webhook, rows are
+// the calls sent and turns the calls answered accepted, each its own
+// conversation.
+func (r *run) summary(sc scenario, took time.Duration) result {
+	res := result{scenario: sc.name, what: sc.what, restarts: r.restarts, seconds: took.Seconds(), notes: r.notes, failed: r.t.Failed()}
+	switch {
+	case r.path == webhookPath && r.webhook != nil:
+		rep := r.webhook.ledger.Report()
+		res.conversations, res.rows, res.turns = rep.Sent, rep.Sent, rep.Accepted
+		res.delivered, res.lost, res.duplicated, res.wrong, res.unexpected = rep.Delivered, rep.Lost, rep.Duplicated, rep.Wrong, rep.Unexpected
+	case r.verifier != nil:
+		rep := r.verifier.Report()
+		res.conversations, res.rows, res.turns = r.conversations(), r.rows, rep.Expected
+		res.delivered, res.lost, res.duplicated, res.wrong, res.unexpected = rep.Delivered, rep.Lost, rep.Duplicated, rep.Wrong, rep.Unexpected
+		if r.transcripts != nil {
+			res.wrong += r.transcripts.wrongSteps()
+		}
+	default:
+		res.failed = true
+	}
+	return res
+}
+
+func (r *run) conversations() int {
+	if r.transcripts != nil {
+		return r.transcripts.work.Conversations
+	}
+	return r.work.Conversations
 }
 
 func (r *run) load(rows ...workload.Row) {
@@ -270,9 +397,17 @@ func (r *run) load(rows ...workload.Row) {
 	r.rows += len(rows)
 }
 
-// waitDelivered waits until every expected turn is on the topic.
+// waitDelivered waits until every expected turn is on the topic (webhook:
+// every call answered accepted).
 func (r *run) waitDelivered() {
 	r.t.Helper()
+	if r.path == webhookPath {
+		l := r.webhook.ledger
+		if err := r.waitFor("every accepted call on the topic", func() bool { return l.Delivered() >= l.Accepted() }); err != nil {
+			r.t.Errorf("%v; %d of %d delivered", err, l.Delivered(), l.Accepted())
+		}
+		return
+	}
 	want := r.verifier.Report().Expected
 	if err := r.waitFor("every expected turn on the topic", func() bool { return r.verifier.Delivered() >= want }); err != nil {
 		r.t.Errorf("%v; %d of %d delivered", err, r.verifier.Delivered(), want)
@@ -284,8 +419,8 @@ func (r *run) waitDelivered() {
 func (r *run) drain() {
 	r.t.Helper()
 	total := r.kafka.RecordCount(harness.DefaultTopic)
-	if err := r.waitFor("the topic read to its end", func() bool { return r.verifier.Records() >= total }); err != nil {
-		r.t.Errorf("%v: read %d of %d records", err, r.verifier.Records(), total)
+	if err := r.waitFor("the topic read to its end", func() bool { return r.recordsRead() >= total }); err != nil {
+		r.t.Errorf("%v: read %d of %d records", err, r.recordsRead(), total)
 	}
 }
 
@@ -302,6 +437,7 @@ func (r *run) kill() {
 	if err := r.col.Kill(); err != nil {
 		r.t.Fatalf("kill: %v", err)
 	}
+	r.kills.Mark(r.kafka, harness.DefaultTopic)
 	r.restarts++
 	if err := r.col.Start(r.ctx); err != nil {
 		r.t.Fatalf("restart after SIGKILL: %v", err)
@@ -323,6 +459,9 @@ var (
 // queryLog lists the stand-in's answers, for a failure message: status,
 // fault, rows, and the ingestion window asked for.
 func (r *run) queryLog() string {
+	if r.transcripts != nil {
+		return r.transcripts.requestLog()
+	}
 	var b strings.Builder
 	for _, q := range r.azure.AppInsights.Requests() {
 		lower, upper := "?", "?"

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -24,6 +26,9 @@ type Call struct {
 	// Secret is a credential the call carries in its texts (user message,
 	// input values), "" if none: masking must remove it.
 	Secret string
+	// Password is a password the call carries in its input values, "" if
+	// none: masking must remove it too.
+	Password string
 }
 
 // CrossTenant reports whether the user is from another tenant than the agent.
@@ -53,11 +58,37 @@ type Options struct {
 	Agents []string
 	// Now is the time the chat history ends at; default time.Now().
 	Now time.Time
+	// StableAgents gives each agent one id, one environment and one
+	// published state in every call, as a real agent has (the extras
+	// variant then stays published): what a check of Akto's filing rules
+	// across many calls needs, since an agent's tag must not vary. Without
+	// it every call draws its agent id afresh.
+	StableAgents bool
 }
 
 // Generate makes n calls from seed: the same seed, the same calls, except
 // that ids are unique per seed and index.
 func Generate(seed uint64, n int, o Options) []Call {
+	g := NewGenerator(seed, o)
+	calls := make([]Call, n)
+	for i := range calls {
+		calls[i] = g.Next()
+	}
+	return calls
+}
+
+// Generator makes the calls of Generate one at a time, for a sender that
+// does not know in advance how many it will send: its first n calls are
+// Generate's n. Safe for concurrent use.
+type Generator struct {
+	mu   sync.Mutex
+	rng  *rand.Rand
+	o    Options
+	next int
+}
+
+// NewGenerator starts the calls of seed.
+func NewGenerator(seed uint64, o Options) *Generator {
 	if o.AgentTenantID == "" {
 		o.AgentTenantID = "8a2b7c4d-1e3f-4a5b-9c6d-7e8f9a0b1c2d"
 	}
@@ -70,13 +101,20 @@ func Generate(seed uint64, n int, o Options) []Call {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	calls := make([]Call, n)
-	for i := range calls {
-		calls[i] = generate(rng, i, o)
-	}
-	return calls
+	return &Generator{rng: rand.New(rand.NewPCG(seed, 0x5eed)), o: o}
 }
+
+// Next is the next call.
+func (g *Generator) Next() Call {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := generate(g.rng, g.next, g.o)
+	g.next++
+	return c
+}
+
+// Agents are the agent names the generator's calls use.
+func (g *Generator) Agents() []string { return slices.Clone(g.o.Agents) }
 
 func guid(rng *rand.Rand) string {
 	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff, 0x8000|rng.Uint32()&0x3fff, rng.Uint64()&0xffffffffffff)
@@ -122,6 +160,9 @@ func generate(rng *rand.Rand, i int, o Options) Call {
 	agentMeta := map[string]any{
 		"id": guid(rng), "tenantId": o.AgentTenantID, "environmentId": "Default-" + o.AgentTenantID,
 		"name": agent, "version": nil, "isPublished": true,
+	}
+	if o.StableAgents {
+		agentMeta["id"] = fmt.Sprintf("3f2a9c41-7d6e-4b80-a1c2-%012x", i%len(o.Agents))
 	}
 	user := map[string]any{"id": guid(rng), "tenantId": o.AgentTenantID}
 	meta := map[string]any{
@@ -172,11 +213,14 @@ func generate(rng *rand.Rand, i int, o Options) Call {
 		planner["userMessage"] = c.UserMessage
 		planner["thought"] = "The user reports a failing script; I will open a ticket with Create ticket."
 		history[0].(map[string]any)["content"] = c.UserMessage
-		inputs = map[string]any{"ticket": map[string]any{"title": "Script fails", "details": map[string]any{"password": "hunter2-" + guid(rng), "token": secret}}}
+		c.Password = "hunter2-" + guid(rng)
+		inputs = map[string]any{"ticket": map[string]any{"title": "Script fails", "details": map[string]any{"password": c.Password, "token": secret}}}
 		body["futureField"] = map[string]any{"nested": []any{1, 2, 3}}
 		planner["reasoningSummary"] = "not in the reference"
 		agentMeta["version"] = "1.4.2"
-		agentMeta["isPublished"] = false
+		if !o.StableAgents {
+			agentMeta["isPublished"] = false
+		}
 		agentMeta["icon"] = nil
 		meta["locale"] = "en-US"
 		tool["isDisabled"] = false
