@@ -57,14 +57,6 @@ type size struct {
 	// transcriptPage is TRANSCRIPTS_PAGE_SIZE: the short form reads its
 	// backlog in small pages, so that faults land in the middle of it.
 	transcriptPage int
-	// transcriptReplyTimeout, when set, is REPLY_TIMEOUT for the
-	// transcripts scenarios. The last turns of some conversations at the
-	// end of a transcript backlog are emitted only by the wall-clock
-	// reply_timeout, although the watermark passed them by hours (see the
-	// README's findings); the short form shortens that wait to stay quick.
-	// A transcript brings a session's activities in one row (split pieces a
-	// second apart), so no pause of the short form splits a turn.
-	transcriptReplyTimeout string
 	// outage is how many requests a Dataverse outage answers 503 (the
 	// receiver's backoff, 1 s doubling, is not configurable either): the
 	// full form outlasts a poll's five tries.
@@ -80,7 +72,7 @@ type size struct {
 
 var (
 	shortSize = size{name: "short", conversations: 150, kills: 3, rowLimit: 200, queueShare: 0.5, burst: 1,
-		transcriptPage: 10, transcriptReplyTimeout: "10s", outage: 2, callers: 8, pendingRecords: 50, webhookQueue: 500, deadline: 4 * time.Minute}
+		transcriptPage: 10, outage: 2, callers: 8, pendingRecords: 50, webhookQueue: 500, deadline: 4 * time.Minute}
 	fullSize = size{name: "full", conversations: 10000, kills: 8, rowLimit: 5000, burst: 3,
 		transcriptPage: 50, outage: 8, callers: 16, deadline: 20 * time.Minute}
 )

@@ -162,9 +162,6 @@ func (r *run) serveTranscripts(seed uint64, now time.Time) {
 		"TRANSCRIPTS_POLL_INTERVAL": "1s",
 		"TRANSCRIPTS_PAGE_SIZE":     strconv.Itoa(r.sz.transcriptPage),
 	}
-	if r.sz.transcriptReplyTimeout != "" {
-		r.pathEnv["REPLY_TIMEOUT"] = r.sz.transcriptReplyTimeout
-	}
 	r.note("%d transcript rows (%d split pieces), %d turns with %d tool steps", len(w.Rows), w.Summary()["split_pieces"], len(w.Turns), steps(w))
 }
 

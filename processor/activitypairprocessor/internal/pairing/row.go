@@ -80,11 +80,16 @@ type Row struct {
 	// row (rows are two cache lines; planning a conversation mostly
 	// touches only the first line of each row).
 	At int64 // event time, Unix nanoseconds
-	// LagMS is how long after At the row was ingested, in milliseconds
-	// (negative when the event's clock ran ahead): 4 bytes where the
-	// ingestion time itself would take 8. Set it with SetObserved.
-	LagMS    int32
+	// lagLow and lagHigh are how long after At the row was ingested, in
+	// milliseconds (negative when the event's clock ran ahead): the low 32
+	// and the high 16 bits, 6 bytes around Kind where the ingestion time
+	// itself would take 8. A transcript's rows are ingested when it is
+	// written, which can be weeks after its activities: the lag is kept
+	// whole, or the watermark would lose that row's ingestion time. Set it
+	// with SetObserved or SetLagMillis.
+	lagLow   uint32
 	Kind     Kind
+	lagHigh  int16
 	Item     ItemID // unique per row
 	Activity string // the activity's own id (request, event, reply)
 
@@ -101,13 +106,26 @@ type Row struct {
 // Observed is the row's ingestion time, Unix nanoseconds, at millisecond
 // precision. Every completion decision is made on it, never on event time,
 // which a fast clock can put ahead.
-func (r *Row) Observed() int64 { return r.At + int64(r.LagMS)*int64(time.Millisecond) }
+func (r *Row) Observed() int64 { return r.At + r.LagMillis()*int64(time.Millisecond) }
 
-// SetObserved records the ingestion time; a lag past what 32 bits of
-// milliseconds hold (24 days either way) is clamped.
+// SetObserved records the ingestion time.
 func (r *Row) SetObserved(observed int64) {
-	lag := (observed - r.At) / int64(time.Millisecond)
-	r.LagMS = int32(min(max(lag, math.MinInt32), math.MaxInt32))
+	r.SetLagMillis((observed - r.At) / int64(time.Millisecond))
+}
+
+// LagMillis is how long after its event time the row was ingested, in
+// milliseconds.
+func (r *Row) LagMillis() int64 { return int64(r.lagHigh)<<32 | int64(r.lagLow) }
+
+// maxLagMillis is the longest lag kept: what a time.Duration holds (292
+// years). Only a garbage timestamp is further from its ingestion time.
+const maxLagMillis = math.MaxInt64 / int64(time.Millisecond)
+
+// SetLagMillis records the ingestion time as a lag after the event time,
+// in milliseconds; one past maxLagMillis is clamped.
+func (r *Row) SetLagMillis(lag int64) {
+	lag = min(max(lag, -maxLagMillis), maxLagMillis)
+	r.lagLow, r.lagHigh = uint32(lag), int16(lag>>32)
 }
 
 // before orders rows by event time, ties by item id, so that the order is
