@@ -366,14 +366,7 @@ func startDataverse(root string, azure *harness.Azure) (*fakedataverse.Server, e
 	if err != nil {
 		return nil, err
 	}
-	var dv *fakedataverse.Server
-	dv = fakedataverse.New(fakedataverse.Options{
-		TokenValidator: func(token string) bool {
-			scope, ok := azure.Entra.Scope(token)
-			return ok && scope == dv.URL+"/.default"
-		},
-		EnvironmentID: "local-run", TLS: azure.Entra.Bundle().ServerTLSConfig(),
-	}, sample.Bots...)
+	dv := azure.StartDataverse("local-run", sample.Bots...)
 	dv.AddTranscripts(sample.Rows...)
 	return dv, nil
 }

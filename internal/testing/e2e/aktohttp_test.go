@@ -57,25 +57,14 @@ func TestAktoHTTPEndToEnd(t *testing.T) {
 	})
 	azure.AppInsights.AddRows(sample.Rows...)
 
-	col, err := harness.StartCollector(ctx, harness.CollectorOptions{
+	col := startCollector(ctx, t, harness.CollectorOptions{
 		Binary:     bin,
 		Config:     harness.CollectorConfigPath(),
 		Overlays:   []string{filepath.Join(root, "collector-config.akto-http.yaml")},
 		Env:        harness.Env(azure.Env(), akto.Env(), harness.FastEnv()),
 		StorageDir: filepath.Join(dir, "storage"),
 	})
-	if err != nil {
-		if col != nil {
-			_ = col.Kill()
-		}
-		t.Fatal(err)
-	}
-	defer func() { // before the stand-ins go away
-		_ = col.Kill()
-		if t.Failed() {
-			t.Logf("collector output:\n%s", col.Output())
-		}
-	}()
+	defer killAndReport(t, col) // before the stand-ins go away
 
 	expected := append([]workload.Turn(nil), expectedSample...)
 	waitDelivered := func(t *testing.T, ty *tally, want int) {

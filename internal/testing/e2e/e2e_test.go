@@ -55,16 +55,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	kafka, err := harness.StartKafka(harness.DefaultTopic, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kafka.Close()
-	azure, err := harness.StartAzure(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer azure.Close()
+	kafka, azure := startKafkaAndAzure(t, dir)
 	consumer, err := kafka.Consume(harness.DefaultTopic, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -78,25 +69,14 @@ func TestEndToEnd(t *testing.T) {
 	checkSampleCarriesSecrets(t, root)
 	azure.AppInsights.AddRows(sample.Rows...)
 
-	col, err := harness.StartCollector(ctx, harness.CollectorOptions{
+	col := startCollector(ctx, t, harness.CollectorOptions{
 		Binary: bin,
 		Config: harness.CollectorConfigPath(),
 		Env: harness.Env(azure.Env(), kafka.Env(harness.DefaultTopic), harness.FastEnv(),
 			map[string]string{"REPLY_TIMEOUT": replyTimeout.String()}),
 		StorageDir: filepath.Join(dir, "storage"),
 	})
-	if err != nil {
-		if col != nil {
-			_ = col.Kill()
-		}
-		t.Fatal(err)
-	}
-	defer func() { // before the broker and the stand-ins go away
-		_ = col.Kill()
-		if t.Failed() {
-			t.Logf("collector output:\n%s", col.Output())
-		}
-	}()
+	defer killAndReport(t, col) // before the broker and the stand-ins go away
 
 	// Everything expected over the whole test, checked at the end.
 	expected := append([]workload.Turn(nil), sample.Turns...)
@@ -359,3 +339,44 @@ func (c *scriptedConversation) reply(text string) []fakeappinsights.Row {
 }
 
 func (c *scriptedConversation) turn() workload.Turn { return c.request }
+
+// startKafkaAndAzure starts a kfake broker with DefaultTopic (three
+// partitions) and the Azure stand-ins keeping their files in dir, both
+// closed when t ends.
+func startKafkaAndAzure(t *testing.T, dir string) (*harness.Kafka, *harness.Azure) {
+	t.Helper()
+	kafka, err := harness.StartKafka(harness.DefaultTopic, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kafka.Close)
+	azure, err := harness.StartAzure(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(azure.Close)
+	return kafka, azure
+}
+
+// startCollector starts the built collector with opts, or fails t; defer
+// killAndReport(t, col) right after, so that it goes before the stand-ins
+// the test closes.
+func startCollector(ctx context.Context, t *testing.T, opts harness.CollectorOptions) *harness.Collector {
+	t.Helper()
+	col, err := harness.StartCollector(ctx, opts)
+	if err != nil {
+		if col != nil {
+			_ = col.Kill()
+		}
+		t.Fatal(err)
+	}
+	return col
+}
+
+// killAndReport kills the collector and, when t failed, logs its output.
+func killAndReport(t *testing.T, col *harness.Collector) {
+	_ = col.Kill()
+	if t.Failed() {
+		t.Logf("collector output:\n%s", col.Output())
+	}
+}

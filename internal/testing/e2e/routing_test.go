@@ -223,7 +223,7 @@ func TestDataverseOverlayEndToEnd(t *testing.T) {
 	first := workload.Generate(harness.BacklogConfig(20261207, 40, now))
 	verifier, _ := azure.ServeBacklog(first, 20261208, now)
 
-	col, err := harness.StartCollector(ctx, harness.CollectorOptions{
+	col := startCollector(ctx, t, harness.CollectorOptions{
 		Binary: bin, Config: harness.CollectorConfigPath(),
 		Overlays: []string{filepath.Join(root, "collector-config.dataverse.yaml")},
 		Env: harness.Env(azure.Env(), harness.FastEnv(), map[string]string{
@@ -232,18 +232,7 @@ func TestDataverseOverlayEndToEnd(t *testing.T) {
 		}),
 		StorageDir: filepath.Join(dir, "storage"),
 	})
-	if err != nil {
-		if col != nil {
-			_ = col.Kill()
-		}
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = col.Kill()
-		if t.Failed() {
-			t.Logf("collector output:\n%s", col.Output())
-		}
-	}()
+	defer killAndReport(t, col)
 
 	fed := make([]int, len(consumers))
 	waitDelivered := func(v *workload.Verifier, n int) {

@@ -38,16 +38,7 @@ func TestCorruptQueueFile(t *testing.T) {
 	}
 	dir := t.TempDir()
 	storageDir := filepath.Join(dir, "storage")
-	kafka, err := harness.StartKafka(harness.DefaultTopic, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kafka.Close()
-	azure, err := harness.StartAzure(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer azure.Close()
+	kafka, azure := startKafkaAndAzure(t, dir)
 	consumer, err := kafka.Consume(harness.DefaultTopic, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -63,18 +54,10 @@ func TestCorruptQueueFile(t *testing.T) {
 	// The broker refuses producers: the sample's turns wait in the queue.
 	kafka.SetProduceDown(true)
 	env := harness.Env(azure.Env(), kafka.Env(harness.DefaultTopic), harness.FastEnv())
-	col, err := harness.StartCollector(ctx, harness.CollectorOptions{
+	col := startCollector(ctx, t, harness.CollectorOptions{
 		Binary: bin, Config: harness.CollectorConfigPath(), Env: env, StorageDir: storageDir,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = col.Kill()
-		if t.Failed() {
-			t.Logf("collector output:\n%s", col.Output())
-		}
-	}()
+	defer killAndReport(t, col)
 	if err := harness.WaitFor(ctx, 50*time.Millisecond, "every sample turn in the sending queue", func() (bool, error) {
 		n, _, err := col.Metric(ctx, "otelcol_exporter_queue_size")
 		return err == nil && int(n) >= len(sample.Turns), nil

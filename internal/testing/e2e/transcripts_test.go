@@ -35,16 +35,7 @@ func TestTranscriptsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	kafka, err := harness.StartKafka(harness.DefaultTopic, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kafka.Close()
-	azure, err := harness.StartAzure(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer azure.Close()
+	kafka, azure := startKafkaAndAzure(t, dir)
 	consumer, err := kafka.Consume(harness.DefaultTopic, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +64,7 @@ func TestTranscriptsEndToEnd(t *testing.T) {
 	caFile := filepath.Join(dir, "both-cas.pem")
 	concatCAFiles(t, caFile, azure.CAFile, bundle)
 
-	col, err := harness.StartCollector(ctx, harness.CollectorOptions{
+	col := startCollector(ctx, t, harness.CollectorOptions{
 		Binary: bin, Config: harness.CollectorConfigPath(),
 		Overlays: []string{filepath.Join(root, "collector-config.transcripts.yaml")},
 		Env: harness.Env(azure.Env(), kafka.Env(harness.DefaultTopic), harness.FastEnv(), map[string]string{
@@ -82,30 +73,9 @@ func TestTranscriptsEndToEnd(t *testing.T) {
 		}),
 		StorageDir: filepath.Join(dir, "storage"),
 	})
-	if err != nil {
-		if col != nil {
-			_ = col.Kill()
-		}
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = col.Kill()
-		if t.Failed() {
-			t.Logf("collector output:\n%s", col.Output())
-		}
-	}()
+	defer killAndReport(t, col)
 
-	turns := make([]workload.Turn, len(w.Turns))
-	sent := userMessageTimes(t, w.Rows)
-	for i := range w.Turns {
-		turns[i] = w.Turns[i].Turn
-		if at, ok := sent[turns[i].ConversationID+"\x00"+turns[i].RequestActivityID]; ok {
-			// The generator's RequestTime is its clock before it stamped
-			// the message a few milliseconds later: a second apart now and
-			// then. The record's time is the message's own.
-			turns[i].RequestTime = at
-		}
-	}
+	turns := w.VerifierTurns()
 	ty := newTally(turns)
 	if err := consumer.WaitUntil(ctx, ty.until(func(v *workload.Verifier) bool { return v.Delivered() > 0 })); err != nil {
 		t.Fatalf("no turn arrived: %v", err)
@@ -190,33 +160,4 @@ func TestTranscriptsEndToEnd(t *testing.T) {
 	}
 	checkAktoFiling(t, consumer.Values(), aktocheck.Options{Agents: agents})
 	t.Logf("%s; %d planned turns checked step by step; workload %s", ty.v.Report(), checked, fmt.Sprint(w.Summary()))
-}
-
-// userMessageTimes reads the time of every user message from the
-// transcripts' content, by conversation and activity id.
-func userMessageTimes(t *testing.T, rows []fakedataverse.Transcript) map[string]time.Time {
-	t.Helper()
-	out := map[string]time.Time{}
-	for _, r := range rows {
-		var content struct {
-			Activities []struct {
-				Type        string `json:"type"`
-				ID          string `json:"id"`
-				TimestampMs int64  `json:"timestampMs"`
-				From        struct {
-					Role int `json:"role"`
-				} `json:"from"`
-			} `json:"activities"`
-		}
-		if err := json.Unmarshal([]byte(r.Content), &content); err != nil {
-			t.Fatal(err)
-		}
-		conversation := r.Name[:strings.LastIndexByte(r.Name, '_')]
-		for _, a := range content.Activities {
-			if a.Type == "message" && a.From.Role == 1 {
-				out[conversation+"\x00"+a.ID] = time.UnixMilli(a.TimestampMs)
-			}
-		}
-	}
-	return out
 }

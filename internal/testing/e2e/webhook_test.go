@@ -33,16 +33,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	kafka, err := harness.StartKafka(harness.DefaultTopic, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kafka.Close()
-	azure, err := harness.StartAzure(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer azure.Close()
+	kafka, azure := startKafkaAndAzure(t, dir)
 	webhook, err := azure.NewWebhook(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -62,23 +53,12 @@ func TestWebhookEndToEnd(t *testing.T) {
 	}
 	defer consumer.Close()
 
-	col, err := harness.StartCollector(ctx, harness.CollectorOptions{
+	col := startCollector(ctx, t, harness.CollectorOptions{
 		Binary: bin, Config: harness.CollectorConfigPath(), Overlays: []string{harness.WebhookOverlayPath()},
 		Env:        harness.Env(azure.Env(), kafka.Env(harness.DefaultTopic), harness.FastEnv(), webhook.Env()),
 		StorageDir: filepath.Join(dir, "storage"),
 	})
-	if err != nil {
-		if col != nil {
-			_ = col.Kill()
-		}
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = col.Kill()
-		if t.Failed() {
-			t.Logf("collector output:\n%s", col.Output())
-		}
-	}()
+	defer killAndReport(t, col)
 	wait := func(what string, cond func() bool) {
 		t.Helper()
 		if err := harness.WaitFor(ctx, 20*time.Millisecond, what, func() (bool, error) { return cond(), nil }); err != nil {

@@ -149,7 +149,7 @@ func (r *run) serveTranscripts(seed uint64, now time.Time) {
 	mark := transcriptMark(seed^0xfeed, markAt)
 	tr := &transcriptRun{work: w, turns: map[string]*workload.TranscriptTurn{}, wrong: map[string]bool{},
 		injected: map[fakedataverse.TranscriptFaultKind]int{}, latestCreated: mark.Rows[len(mark.Rows)-1].CreatedOn}
-	tr.dataverse = r.azure.StartDataverse(w.Bots...)
+	tr.dataverse = r.azure.StartDataverse("env-contoso", w.Bots...)
 	tr.dataverse.AddTranscripts(w.Rows...)
 	tr.dataverse.AddTranscripts(mark.Rows...)
 	r.transcripts = tr
@@ -227,22 +227,15 @@ func conversationIDs(w *workload.TranscriptWorkload) []string {
 }
 
 // expect registers w's turns for the step check and returns them for a
-// Verifier, each user message's time read from the transcript itself (the
-// generator's clock can lie a second before the timestamp it wrote).
+// Verifier.
 func (tr *transcriptRun) expect(w *workload.TranscriptWorkload) []workload.Turn {
-	sent := userMessageTimes(w.Rows)
-	turns := make([]workload.Turn, len(w.Turns))
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	for i := range w.Turns {
 		tt := &w.Turns[i]
-		turns[i] = tt.Turn
-		if at, ok := sent[tt.ConversationID+"\x00"+tt.RequestActivityID]; ok {
-			turns[i].RequestTime = at
-		}
 		tr.turns[transcriptTurnKey(tt.ConversationID, tt.RequestActivityID, tt.Replies)] = tt
 	}
-	return turns
+	return w.VerifierTurns()
 }
 
 // transcriptTurnKey finds a turn as the Verifier does: by conversation and
@@ -255,34 +248,6 @@ func transcriptTurnKey(conversation, requestActivityID string, replies []string)
 		return conversation + "\x00greeting\x00" + replies[0]
 	}
 	return conversation
-}
-
-// userMessageTimes reads the time of every user message from the
-// transcripts' content, by conversation and activity id.
-func userMessageTimes(rows []fakedataverse.Transcript) map[string]time.Time {
-	out := map[string]time.Time{}
-	for _, r := range rows {
-		var content struct {
-			Activities []struct {
-				Type        string `json:"type"`
-				ID          string `json:"id"`
-				TimestampMs int64  `json:"timestampMs"`
-				From        struct {
-					Role int `json:"role"`
-				} `json:"from"`
-			} `json:"activities"`
-		}
-		if json.Unmarshal([]byte(r.Content), &content) != nil {
-			continue
-		}
-		conversation := r.Name[:strings.LastIndexByte(r.Name, '_')]
-		for _, a := range content.Activities {
-			if a.Type == "message" && a.From.Role == 1 {
-				out[conversation+"\x00"+a.ID] = time.UnixMilli(a.TimestampMs)
-			}
-		}
-	}
-	return out
 }
 
 // checkSteps compares a record's tool calls (x-copilotstudio-tool-calls:

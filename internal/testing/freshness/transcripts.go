@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
@@ -62,14 +61,7 @@ func RunTranscripts(tb testing.TB, spec TranscriptsSpec) (Result, error) {
 	}
 	defer az.Close()
 	w := spec.Work
-	var dv *fakedataverse.Server
-	dv = fakedataverse.New(fakedataverse.Options{
-		TokenValidator: func(token string) bool {
-			scope, ok := az.Entra.Scope(token)
-			return ok && scope == dv.URL+"/.default"
-		},
-		EnvironmentID: "env-freshness", TLS: az.Entra.Bundle().ServerTLSConfig(),
-	}, w.Bots...)
+	dv := az.StartDataverse("env-freshness", w.Bots...)
 	defer dv.Close()
 	dv.AddTranscripts(w.Rows...)
 	conf, err := loadProfile(tb, spec.Profile, harness.Env(az.Env(), map[string]string{"DATAVERSE_URL": dv.URL}))

@@ -16,18 +16,18 @@ func TranscriptsOverlayPath() string {
 	return filepath.Join(root, "collector-config.transcripts.yaml")
 }
 
-// StartDataverse starts the Dataverse stand-in holding bots, on the Azure
-// stand-ins' CA (so AZURE_CA_FILE covers it too), accepting only the tokens
-// the Entra ID stand-in issued for its own scope ({url}/.default), as an
-// environment does.
-func (a *Azure) StartDataverse(bots ...fakedataverse.Bot) *fakedataverse.Server {
+// StartDataverse starts the Dataverse stand-in of the environment
+// environmentID holding bots, on the Azure stand-ins' CA (so AZURE_CA_FILE
+// covers it too), accepting only the tokens the Entra ID stand-in issued
+// for its own scope ({url}/.default), as an environment does.
+func (a *Azure) StartDataverse(environmentID string, bots ...fakedataverse.Bot) *fakedataverse.Server {
 	var dv *fakedataverse.Server
 	dv = fakedataverse.New(fakedataverse.Options{
 		TokenValidator: func(token string) bool {
 			scope, ok := a.Entra.Scope(token)
 			return ok && scope == dv.URL+"/.default"
 		},
-		EnvironmentID: "env-contoso", TLS: a.Entra.Bundle().ServerTLSConfig(),
+		EnvironmentID: environmentID, TLS: a.Entra.Bundle().ServerTLSConfig(),
 	}, bots...)
 	return dv
 }

@@ -424,3 +424,40 @@ func (g *tgen) guid() string {
 	hi, lo := g.rng.Uint64(), g.rng.Uint64()
 	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", hi>>32, (hi>>16)&0xffff, hi&0xfff, (lo>>48)&0xfff, lo&0xffffffffffff)
 }
+
+// VerifierTurns returns w's turns for a Verifier, each user message's time
+// read from the transcript itself: the generator's RequestTime is its clock
+// before it stamped the message, a second apart now and then, and a
+// record's time is the message's own.
+func (w *TranscriptWorkload) VerifierTurns() []Turn {
+	sent := map[string]time.Time{} // by conversation and activity id
+	for _, r := range w.Rows {
+		var content struct {
+			Activities []struct {
+				Type        string `json:"type"`
+				ID          string `json:"id"`
+				TimestampMs int64  `json:"timestampMs"`
+				From        struct {
+					Role int `json:"role"`
+				} `json:"from"`
+			} `json:"activities"`
+		}
+		if json.Unmarshal([]byte(r.Content), &content) != nil {
+			continue // a row generated malformed on purpose
+		}
+		conversation := r.Name[:strings.LastIndexByte(r.Name, '_')]
+		for _, a := range content.Activities {
+			if a.Type == "message" && a.From.Role == 1 {
+				sent[conversation+"\x00"+a.ID] = time.UnixMilli(a.TimestampMs)
+			}
+		}
+	}
+	turns := make([]Turn, len(w.Turns))
+	for i := range w.Turns {
+		turns[i] = w.Turns[i].Turn
+		if at, ok := sent[turns[i].ConversationID+"\x00"+turns[i].RequestActivityID]; ok {
+			turns[i].RequestTime = at
+		}
+	}
+	return turns
+}
