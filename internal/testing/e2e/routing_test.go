@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/aktocheck"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/localtls"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 	"github.com/copilotwatch/otelcol-copilotstudio/receiver/copilotstudioreceiver"
 )
@@ -193,21 +191,8 @@ func TestDataverseOverlayEndToEnd(t *testing.T) {
 		{Name: agents[3].Name, Published: true, Identified: true, SchemaName: agents[3].Schema},
 		{Name: agents[4].Name},
 	}
-	bundle, err := localtls.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dv *fakedataverse.Server
-	dv = fakedataverse.New(fakedataverse.Options{
-		TokenValidator: func(token string) bool {
-			scope, ok := azure.Entra.Scope(token)
-			return ok && scope == dv.URL+"/.default"
-		},
-		EnvironmentID: "env-contoso", TLS: bundle.ServerTLSConfig(),
-	}, bots...)
+	dv := azure.StartDataverse("env-contoso", bots...)
 	defer dv.Close()
-	caFile := filepath.Join(dir, "both-cas.pem")
-	concatCAFiles(t, caFile, azure.CAFile, bundle)
 
 	var consumers []*harness.Consumer
 	for _, topic := range []string{mainTopic, unauthenticatedTopic} {
@@ -228,7 +213,7 @@ func TestDataverseOverlayEndToEnd(t *testing.T) {
 		Overlays: []string{filepath.Join(root, "collector-config.dataverse.yaml")},
 		Env: harness.Env(azure.Env(), harness.FastEnv(), map[string]string{
 			"KAFKA_BROKERS": cluster.ListenAddrs()[0], "KAFKA_TOPIC": mainTopic, "KAFKA_UNAUTHENTICATED_TOPIC": unauthenticatedTopic,
-			"DATAVERSE_URL": dv.URL, "AZURE_CA_FILE": caFile,
+			"DATAVERSE_URL": dv.URL,
 		}),
 		StorageDir: filepath.Join(dir, "storage"),
 	})
@@ -295,25 +280,4 @@ func TestDataverseOverlayEndToEnd(t *testing.T) {
 	}
 	checkAktoFiling(t, all, aktocheck.Options{Agents: want})
 	t.Logf("%d records of %d agents checked: %s", len(all), len(want), verifier.Report())
-}
-
-// concatCAFiles writes to path the CA certificates of file and bundle, so
-// that one ca_file trusts both.
-func concatCAFiles(t *testing.T, path, file string, bundle *localtls.Bundle) {
-	t.Helper()
-	other := path + ".part"
-	if err := bundle.WriteCAFile(other); err != nil {
-		t.Fatal(err)
-	}
-	var pem []byte
-	for _, f := range []string{file, other} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pem = append(pem, b...)
-	}
-	if err := os.WriteFile(path, pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -11,9 +11,7 @@ import (
 
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/schema"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/aktocheck"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/fakedataverse"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/harness"
-	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/localtls"
 	"github.com/copilotwatch/otelcol-copilotstudio/internal/testing/workload"
 )
 
@@ -47,28 +45,15 @@ func TestTranscriptsEndToEnd(t *testing.T) {
 	cfg.LateRate = 0 // late commits are the receiver's tests' business
 	w := workload.GenerateTranscripts(cfg)
 
-	bundle, err := localtls.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dv *fakedataverse.Server
-	dv = fakedataverse.New(fakedataverse.Options{
-		TokenValidator: func(token string) bool {
-			scope, ok := azure.Entra.Scope(token)
-			return ok && scope == dv.URL+"/.default"
-		},
-		EnvironmentID: "env-contoso", TLS: bundle.ServerTLSConfig(),
-	}, w.Bots...)
+	dv := azure.StartDataverse("env-contoso", w.Bots...)
 	defer dv.Close()
 	dv.AddTranscripts(w.Rows...)
-	caFile := filepath.Join(dir, "both-cas.pem")
-	concatCAFiles(t, caFile, azure.CAFile, bundle)
 
 	col := startCollector(ctx, t, harness.CollectorOptions{
 		Binary: bin, Config: harness.CollectorConfigPath(),
 		Overlays: []string{filepath.Join(root, "collector-config.transcripts.yaml")},
 		Env: harness.Env(azure.Env(), kafka.Env(harness.DefaultTopic), harness.FastEnv(), map[string]string{
-			"DATAVERSE_URL": dv.URL, "AZURE_CA_FILE": caFile, "TRANSCRIPTS_POLL_INTERVAL": "1s",
+			"DATAVERSE_URL": dv.URL, "TRANSCRIPTS_POLL_INTERVAL": "1s",
 			"TRANSCRIPTS_PAGE_SIZE": "7",
 		}),
 		StorageDir: filepath.Join(dir, "storage"),
